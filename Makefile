@@ -1,0 +1,36 @@
+# SOL-Bot developer targets. Each target creates .venv and installs on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck fmt bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)  ## paper-style demo: backtest the default strategy on the built-in synthetic market
+	$(BIN)/solbot demo --out runs/demo
+
+test: $(STAMP)  ## lint, types and the whole test suite
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(STAMP)  ## throughput benchmark (creates its own .venv-bench for the reference frameworks)
+	$(BIN)/python bench/backtest_speed.py
+
+clean:
+	rm -rf $(VENV) .venv-bench runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,159 @@
+"""Immutable messages: market data (bars), commands from strategies, events from venues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from solbot.domain.values import Liquidity, OrderId, OrderType, Side, TradeId
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class Bar(NamedTuple):
+    """One OHLCV bar. ``ts`` is the bar's open time in epoch milliseconds (UTC).
+
+    Prices are floats: they are market data, used by indicators. Accounting converts
+    them to instrument-rounded ``Decimal`` at the moment a fill happens. A NamedTuple,
+    not a dataclass: a backtest makes millions of these and tuples are cheapest.
+    """
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+    @property
+    def time(self) -> datetime:
+        return ms_to_datetime(self.ts)
+
+
+# --------------------------------------------------------------------------- commands
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    """Ask the engine to send one order. Exactly one of ``quantity``/``quote_quantity``.
+
+    ``quote_quantity`` (market buys only) spends that much quote currency including the
+    fee, like Binance's ``quoteOrderQty``.
+    """
+
+    side: Side
+    type: OrderType
+    quantity: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitBracket:
+    """An entry order with an OCO pair (take-profit limit + stop-market) armed on its fill."""
+
+    entry: SubmitOrder
+    take_profit: Decimal
+    stop_loss: Decimal
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    order_id: OrderId
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    pass
+
+
+Command = SubmitOrder | SubmitBracket | CancelOrder | CancelAll
+
+
+# --------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class Fill:
+    order_id: OrderId
+    trade_id: TradeId
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str
+    liquidity: Liquidity
+    ts: int
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    order_id: OrderId
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDenied(OrderEvent):
+    """Pre-trade risk refused the order; it never reached a venue."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSubmitted(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted(OrderEvent):
+    venue_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected(OrderEvent):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(OrderEvent):
+    """A fill; the order is partially or completely filled depending on its leaves."""
+
+    fill: Fill = field(default=None)  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(OrderEvent):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateChanged:
+    state: str
+    reason: str
+    ts: int
+
+
+Event = (
+    OrderDenied
+    | OrderSubmitted
+    | OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | OrderCancelled
+    | OrderExpired
+)

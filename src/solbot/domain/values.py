@@ -1,0 +1,71 @@
+"""Value types and Decimal helpers shared by the domain."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from enum import Enum
+from typing import NewType
+
+OrderId = NewType("OrderId", str)
+TradeId = NewType("TradeId", str)
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+class Side(str, Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(str, Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP_MARKET = "stop_market"
+
+
+class Liquidity(str, Enum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class TradingState(str, Enum):
+    """ACTIVE trades normally, REDUCING only lets exposure shrink, HALTED sends no new order."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+def to_decimal(value: float | int | str | Decimal) -> Decimal:
+    """Exact-as-written conversion: floats go through their shortest repr, not binary expansion."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def quantize_down(value: Decimal, step: Decimal) -> Decimal:
+    """Largest multiple of ``step`` that is <= value."""
+    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def quantize_up(value: Decimal, step: Decimal) -> Decimal:
+    """Smallest multiple of ``step`` that is >= value."""
+    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def quantize_nearest(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_HALF_EVEN) * step
+
+
+def is_multiple(value: Decimal, step: Decimal) -> bool:
+    return (value % step) == 0

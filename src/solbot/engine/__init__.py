@@ -1,0 +1,1 @@
+"""Synchronous, deterministic trading engine. Time comes only through a Clock."""

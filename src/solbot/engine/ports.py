@@ -1,0 +1,67 @@
+"""Ports the engine depends on. Backtest, paper and live plug different adapters in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from solbot.domain.messages import Bar, Event, ms_to_datetime
+from solbot.domain.orders import Order
+from solbot.domain.values import OrderId
+
+EventSink = Callable[[Event], None]
+
+
+class Clock(Protocol):
+    def timestamp_ms(self) -> int: ...
+
+    def now(self) -> datetime: ...
+
+
+class SimClock:
+    """Simulated time: advanced by the engine to each bar's timestamp."""
+
+    __slots__ = ("ts",)
+
+    def __init__(self, ts: int = 0) -> None:
+        self.ts = ts
+
+    def set(self, ts: int) -> None:
+        self.ts = ts
+
+    def timestamp_ms(self) -> int:
+        return self.ts
+
+    def now(self) -> datetime:
+        return ms_to_datetime(self.ts)
+
+
+class WallClock:
+    """Real time, for live and paper trading."""
+
+    __slots__ = ()
+
+    def set(self, ts: int) -> None:  # bars do not move real time
+        return None
+
+    def timestamp_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def now(self) -> datetime:
+        return ms_to_datetime(self.timestamp_ms())
+
+
+class Venue(Protocol):
+    """Where orders go. Reports come back through the sink given to ``bind``."""
+
+    def bind(self, sink: EventSink) -> None: ...
+
+    def submit(self, order: Order) -> None: ...
+
+    def cancel(self, order_id: OrderId) -> None: ...
+
+    def on_bar(self, bar: Bar) -> None:
+        """Market data arrived. A simulated venue matches here; a live one ignores it."""
+        ...

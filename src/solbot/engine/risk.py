@@ -1,0 +1,90 @@
+"""Pre-trade risk checks. A failed check is a reason string (-> OrderDenied), never an
+exception. Trading states: ACTIVE, REDUCING (only exposure-reducing orders), HALTED."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from solbot.domain.orders import Order
+from solbot.domain.values import ZERO, OrderType, Side, TradingState
+from solbot.engine.portfolio import Portfolio
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    max_order_value: Decimal | None = None  # quote currency
+    max_open_orders: int = 50
+
+
+class RiskEngine:
+    __slots__ = ("limits", "reason", "state")
+
+    def __init__(self, limits: RiskLimits | None = None) -> None:
+        self.limits = limits or RiskLimits()
+        self.state = TradingState.ACTIVE
+        self.reason = ""
+
+    def set_state(self, state: TradingState, reason: str) -> bool:
+        changed = state is not self.state
+        self.state = state
+        self.reason = reason
+        return changed
+
+    def check(self, order: Order, portfolio: Portfolio, reference_price: Decimal) -> str | None:
+        """Return why ``order`` must not be sent, or None when it may go."""
+        inst = portfolio.instrument
+        position = portfolio.position.qty
+        reduces = (order.side is Side.SELL and position > ZERO) or (
+            order.side is Side.BUY and position < ZERO
+        )
+        if self.state is TradingState.HALTED:
+            return f"trading halted: {self.reason}" if self.reason else "trading halted"
+        if self.state is TradingState.REDUCING and not reduces:
+            return "trading state REDUCING: only orders that reduce exposure are allowed"
+        if order.reduce_only and not reduces:
+            return "reduce-only order would increase exposure"
+        if portfolio.open_order_count() >= self.limits.max_open_orders:
+            return f"open order limit reached ({self.limits.max_open_orders})"
+
+        if order.type is OrderType.LIMIT and (order.price is None or not inst.price_ok(order.price)):
+            return f"limit price {order.price} is not a positive multiple of {inst.tick_size}"
+        if order.type is OrderType.STOP_MARKET and (
+            order.trigger_price is None or not inst.price_ok(order.trigger_price)
+        ):
+            return f"trigger price {order.trigger_price} is not a positive multiple of {inst.tick_size}"
+        if order.post_only and order.type is not OrderType.LIMIT:
+            return "post-only applies to limit orders only"
+
+        if order.quote_quantity is not None:
+            if order.side is not Side.BUY or order.type is not OrderType.MARKET:
+                return "quote quantity is only for market buys"
+            notional = order.quote_quantity
+            if notional <= ZERO:
+                return "quote quantity must be positive"
+        else:
+            if not inst.qty_ok(order.quantity):
+                return (
+                    f"quantity {order.quantity} is not a multiple of {inst.lot_size} "
+                    f"or below minimum {inst.min_qty}"
+                )
+            px = order.price or order.trigger_price or reference_price
+            notional = order.quantity * px
+        if notional < inst.min_notional:
+            return f"notional {inst.money(notional)} below minimum {inst.min_notional}"
+        max_value = self.limits.max_order_value
+        if max_value is not None and notional > max_value:
+            return f"order value {inst.money(notional)} above maximum {max_value}"
+
+        if order.side is Side.SELL and not inst.shortable:
+            # Spot is long-only: a sell may not exceed the base we hold (free, or an OCO's lock).
+            available = portfolio.ledger.free(inst.base) + (
+                portfolio.group_reserved(order.oco_group)
+            )
+            if order.quantity > available:
+                return f"spot is long-only: sell {order.quantity} > available {available} {inst.base}"
+        asset, amount = portfolio.reservation_needed(order, reference_price)
+        free = portfolio.ledger.free(asset)
+        if amount > free:
+            return f"insufficient {asset}: need {amount}, free {free}"
+        return None

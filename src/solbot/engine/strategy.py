@@ -1,0 +1,80 @@
+"""Strategy base class: callbacks return commands; a strategy never touches the venue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from solbot.domain.instruments import Instrument
+from solbot.domain.messages import Bar, Command, Event, Fill
+from solbot.domain.orders import Order
+from solbot.domain.values import TradingState
+from solbot.indicators.feed import IndicatorSpec, Series
+
+if TYPE_CHECKING:
+    from solbot.engine.core import Engine
+
+NO_COMMANDS: tuple[Command, ...] = ()
+
+
+class StrategyContext:
+    """Read-only view of the engine for a strategy."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def instrument(self) -> Instrument:
+        return self._engine.portfolio.instrument
+
+    @property
+    def position_qty(self) -> Decimal:
+        return self._engine.portfolio.position.qty
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._engine.risk.state
+
+    def free(self, asset: str) -> Decimal:
+        return self._engine.portfolio.ledger.free(asset)
+
+    def equity(self, mark: Decimal) -> Decimal:
+        return self._engine.portfolio.equity(mark)
+
+    def open_orders(self) -> list[Order]:
+        return self._engine.portfolio.open_orders()
+
+    def timestamp_ms(self) -> int:
+        return self._engine.clock.timestamp_ms()
+
+    def indicator(self, spec: IndicatorSpec) -> Series:
+        return self._engine.feed.register(spec)
+
+
+class Strategy:
+    """Subclass and override the callbacks. Parameters come in as keyword arguments."""
+
+    name: ClassVar[str] = "base"
+    ctx: StrategyContext
+
+    def __init__(self, **params: Any) -> None:
+        if params:
+            raise ValueError(f"{self.name}: unknown parameters {sorted(params)}")
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        self.ctx = ctx
+
+    def on_bar(self, bar: Bar) -> Sequence[Command]:
+        return NO_COMMANDS
+
+    def on_fill(self, fill: Fill) -> Sequence[Command]:
+        return NO_COMMANDS
+
+    def on_order_event(self, event: Event) -> Sequence[Command]:
+        return NO_COMMANDS
+
+    def on_stop(self) -> Sequence[Command]:
+        return NO_COMMANDS

@@ -1,0 +1,1 @@
+"""Indicators: vectorised (TA-Lib) for research, incremental for live; they agree."""

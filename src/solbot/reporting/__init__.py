@@ -1,0 +1,1 @@
+"""Backtest results: trades, metrics, JSON and HTML reports."""

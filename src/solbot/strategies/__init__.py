@@ -1,0 +1,17 @@
+"""Strategies. ``REGISTRY`` maps the names the CLI accepts to strategy classes."""
+
+from __future__ import annotations
+
+from solbot.engine.strategy import Strategy
+from solbot.strategies.donchian import DonchianBreakout
+
+REGISTRY: dict[str, type[Strategy]] = {
+    DonchianBreakout.name: DonchianBreakout,
+}
+
+
+def create(name: str, **params: object) -> Strategy:
+    cls = REGISTRY.get(name)
+    if cls is None:
+        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(sorted(REGISTRY))}")
+    return cls(**params)

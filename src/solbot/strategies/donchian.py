@@ -1,0 +1,82 @@
+"""Donchian breakout, long only.
+
+Enter (market, so at the next bar's open) when the close is above the highest high of the
+previous ``entry_period`` bars; exit when the close is below the lowest low of the previous
+``exit_period`` bars. Spends ``fraction`` of the free quote balance per entry (fee included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from solbot.domain.messages import Bar, Command, Event, Fill, OrderDenied, SubmitOrder
+from solbot.domain.values import ZERO, OrderType, Side, quantize_down
+from solbot.engine.strategy import NO_COMMANDS, Strategy, StrategyContext
+from solbot.indicators.feed import IndicatorSpec, Series
+
+
+class DonchianBreakout(Strategy):
+    name = "donchian"
+
+    def __init__(
+        self, entry_period: int = 20, exit_period: int = 10, fraction: float = 1.0, **rest: Any
+    ) -> None:
+        super().__init__(**rest)
+        if int(entry_period) < 1 or int(exit_period) < 1:
+            raise ValueError("donchian: periods must be >= 1")
+        if not 0 < float(fraction) <= 1:
+            raise ValueError("donchian: fraction must be in (0, 1]")
+        self.entry_period = int(entry_period)
+        self.exit_period = int(exit_period)
+        self.fraction = Decimal(str(fraction))
+        self._long = False
+        self._pending = False
+        self.upper: Series
+        self.lower: Series
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        super().on_start(ctx)
+        self.upper = ctx.indicator(
+            IndicatorSpec("highest", self.entry_period, source="high", shift=1)
+        )
+        self.lower = ctx.indicator(IndicatorSpec("lowest", self.exit_period, source="low", shift=1))
+        self._long = ctx.position_qty > ZERO
+
+    def on_bar(self, bar: Bar) -> Sequence[Command]:
+        if self._pending:
+            return NO_COMMANDS
+        if self._long:
+            if bar.close < self.lower.value:
+                return self._exit()
+        elif bar.close > self.upper.value:
+            return self._enter()
+        return NO_COMMANDS
+
+    def _enter(self) -> Sequence[Command]:
+        inst = self.ctx.instrument
+        spend = quantize_down(self.ctx.free(inst.quote) * self.fraction, inst.money_step)
+        if spend < inst.min_notional:
+            return NO_COMMANDS
+        self._pending = True
+        return (SubmitOrder(Side.BUY, OrderType.MARKET, quote_quantity=spend, tag="entry"),)
+
+    def _exit(self) -> Sequence[Command]:
+        qty = self.ctx.free(self.ctx.instrument.base)
+        if qty <= ZERO:
+            self._long = False
+            return NO_COMMANDS
+        self._pending = True
+        return (SubmitOrder(Side.SELL, OrderType.MARKET, quantity=qty, tag="exit"),)
+
+    def on_fill(self, fill: Fill) -> Sequence[Command]:
+        self._long = self.ctx.position_qty > ZERO
+        self._pending = any(o.status.is_open for o in self.ctx.open_orders())
+        return NO_COMMANDS
+
+    def on_order_event(self, event: Event) -> Sequence[Command]:
+        self._pending = any(o.status.is_open for o in self.ctx.open_orders())
+        if isinstance(event, OrderDenied):
+            self._long = self.ctx.position_qty > ZERO
+        return NO_COMMANDS

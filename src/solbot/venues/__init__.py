@@ -1,0 +1,1 @@
+"""Venues implement the engine's Venue port: simulated (backtest and paper), ccxt (live)."""

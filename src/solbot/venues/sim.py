@@ -1,0 +1,268 @@
+"""Simulated exchange: matching, fees, slippage and its own account books.
+
+Used by backtests and by paper trading. Intrabar rules (conservative, documented in
+``docs/simulation.md``):
+
+* An order sent while bar *t* closes is first eligible on bar *t+1*.
+* Market orders fill at the next bar's open, worsened by ``slippage`` (taker fee).
+* Stop-market: a sell triggers when the low reaches the trigger (a buy: the high). If the
+  open has already gapped through, the fill is at the open; otherwise at the trigger.
+  Slippage applies to both (taker fee).
+* Resting limit orders fill at their limit price (maker fee) only when the market trades
+  *through* the price (low < limit for a buy), unless ``fill_limit_on_touch``. A limit
+  that was marketable on arrival fills at the open as a taker when the open is at or
+  better than its price. Post-only limits that would cross on arrival are rejected.
+* OCO/bracket: if the open gaps through one leg, that leg fills at the open; if both legs
+  lie inside one bar, the stop is assumed to come first.
+* ``max_volume_fraction`` caps each order's fill per bar to that share of the bar's volume
+  (partial fills); by default there is no cap.
+* The venue keeps its own balances like a real exchange: an order it cannot cover is
+  rejected, a fill it cannot settle cancels the order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import count
+
+from solbot.domain.instruments import Instrument
+from solbot.domain.ledger import InsufficientBalance, Ledger
+from solbot.domain.messages import (
+    Bar,
+    Fill,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
+from solbot.domain.orders import Order
+from solbot.domain.values import ZERO, Liquidity, OrderId, OrderType, Side, TradeId, to_decimal
+from solbot.engine.portfolio import hold_key, order_reservation
+from solbot.engine.ports import EventSink
+
+DEFAULT_FEE = Decimal("0.001")
+DEFAULT_SLIPPAGE = Decimal("0.0005")
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    slippage: Decimal = DEFAULT_SLIPPAGE
+    maker_fee: Decimal | None = None  # None: the instrument's
+    taker_fee: Decimal | None = None
+    fill_limit_on_touch: bool = False
+    max_volume_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.slippage < ZERO or self.slippage >= 1:
+            raise ValueError("slippage must be in [0, 1)")
+        for fee in (self.maker_fee, self.taker_fee):
+            if fee is not None and (fee < ZERO or fee >= 1):
+                raise ValueError("fees must be in [0, 1)")
+        if self.max_volume_fraction is not None and not 0 < self.max_volume_fraction <= 1:
+            raise ValueError("max_volume_fraction must be in (0, 1]")
+
+
+@dataclass(slots=True)
+class _Working:
+    order: Order  # the venue's own copy of what was sent
+    leaves: Decimal
+    marketable: bool  # a non-post-only limit that crossed the book on arrival
+
+
+class SimulatedExchange:
+    def __init__(
+        self,
+        instrument: Instrument,
+        balances: dict[str, Decimal],
+        config: SimConfig | None = None,
+    ) -> None:
+        self.instrument = instrument
+        self.config = config or SimConfig()
+        self.maker_fee = (
+            self.config.maker_fee if self.config.maker_fee is not None else instrument.maker_fee
+        )
+        self.taker_fee = (
+            self.config.taker_fee if self.config.taker_fee is not None else instrument.taker_fee
+        )
+        self.books = Ledger(balances)
+        self._working: dict[OrderId, _Working] = {}
+        self._sink: EventSink | None = None
+        self._trade_seq = count(1)
+        self._venue_seq = count(1)
+        self._last_close: Decimal = ZERO
+        self._ts = 0
+        self._one = Decimal(1)
+        self._slip_up = self._one + self.config.slippage
+        self._slip_down = self._one - self.config.slippage
+
+    # ---------------------------------------------------------------- Venue port
+    def bind(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    def open_order_ids(self) -> list[OrderId]:
+        return list(self._working)
+
+    def submit(self, order: Order) -> None:
+        ts = self._ts
+        inst = self.instrument
+        copy = Order(
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            quantity=order.quantity,
+            price=order.price,
+            trigger_price=order.trigger_price,
+            quote_quantity=order.quote_quantity,
+            post_only=order.post_only,
+            oco_group=order.oco_group,
+        )
+        marketable = False
+        if copy.type is OrderType.LIMIT and copy.price is not None and self._last_close > ZERO:
+            crosses = (copy.side is Side.BUY and copy.price >= self._last_close) or (
+                copy.side is Side.SELL and copy.price <= self._last_close
+            )
+            if crosses and copy.post_only:
+                self._emit(OrderRejected(order.order_id, ts, "post-only order would take liquidity"))
+                return
+            marketable = crosses
+        ref = self._last_close if self._last_close > ZERO else (copy.price or copy.trigger_price or ZERO)
+        asset, amount = order_reservation(inst, self.books, copy, ref)
+        try:
+            self.books.hold(hold_key(copy), asset, amount)
+        except InsufficientBalance as exc:
+            self._emit(OrderRejected(order.order_id, ts, f"insufficient balance: {exc}"))
+            return
+        leaves = copy.quantity if copy.quote_quantity is None else ZERO
+        self._working[order.order_id] = _Working(copy, leaves, marketable)
+        self._emit(OrderAccepted(order.order_id, ts, f"SIM-{next(self._venue_seq)}"))
+
+    def cancel(self, order_id: OrderId) -> None:
+        if order_id in self._working:
+            self._remove(order_id, "cancelled by request")
+
+    def on_bar(self, bar: Bar) -> None:
+        self._ts = bar.ts
+        if self._working:
+            self._match(bar)
+        self._last_close = self.instrument.price(bar.close)
+
+    # ---------------------------------------------------------------- matching
+    def _match(self, bar: Bar) -> None:
+        plans: list[tuple[int, int, int, OrderId, Decimal, Liquidity]] = []
+        for seq, (oid, w) in enumerate(self._working.items()):
+            plan = self._plan(w, bar)
+            if plan is not None:
+                phase, price, liq = plan
+                is_stop = 0 if w.order.type is OrderType.STOP_MARKET else 1
+                plans.append((phase, is_stop, seq, oid, price, liq))
+        plans.sort(key=lambda p: (p[0], p[1], p[2]))
+        for _, _, _, oid, price, liq in plans:
+            w = self._working.get(oid)
+            if w is not None:  # an OCO sibling may have removed it
+                self._execute(w, price, liq, bar)
+
+    def _plan(self, w: _Working, bar: Bar) -> tuple[int, Decimal, Liquidity] | None:
+        """(phase, price, liquidity): phase 0 = at the open, 1 = later within the bar."""
+        o = w.order
+        inst = self.instrument
+        buy = o.side is Side.BUY
+        if o.type is OrderType.MARKET:
+            return 0, self._slipped(bar.open, buy), Liquidity.TAKER
+        if o.type is OrderType.STOP_MARKET:
+            trig = o.trigger_price
+            assert trig is not None
+            t = float(trig)
+            if buy:
+                if bar.open >= t:
+                    return 0, self._slipped(bar.open, True), Liquidity.TAKER
+                if bar.high >= t:
+                    return 1, self._slipped(t, True), Liquidity.TAKER
+            else:
+                if bar.open <= t:
+                    return 0, self._slipped(bar.open, False), Liquidity.TAKER
+                if bar.low <= t:
+                    return 1, self._slipped(t, False), Liquidity.TAKER
+            return None
+        limit = o.price
+        assert limit is not None
+        lp = float(limit)
+        if w.marketable:
+            w.marketable = False
+            if (buy and bar.open <= lp) or (not buy and bar.open >= lp):
+                px = self._slipped(bar.open, buy)
+                px = min(px, limit) if buy else max(px, limit)
+                return 0, px, Liquidity.TAKER
+        touch = self.config.fill_limit_on_touch
+        if buy:
+            hit = bar.low <= lp if touch else bar.low < lp
+            if hit:
+                return (0 if bar.open < lp else 1), limit, Liquidity.MAKER
+        else:
+            hit = bar.high >= lp if touch else bar.high > lp
+            if hit:
+                return (0 if bar.open > lp else 1), limit, Liquidity.MAKER
+        del inst
+        return None
+
+    def _slipped(self, price: float, buy: bool) -> Decimal:
+        p = to_decimal(price)
+        if buy:
+            return self.instrument.price_up(p * self._slip_up)
+        return self.instrument.price_down(p * self._slip_down)
+
+    def _execute(self, w: _Working, price: Decimal, liq: Liquidity, bar: Bar) -> None:
+        o = w.order
+        inst = self.instrument
+        rate = self.maker_fee if liq is Liquidity.MAKER else self.taker_fee
+        if o.quote_quantity is not None:
+            qty = inst.qty(o.quote_quantity / (price * (self._one + rate)))
+        else:
+            qty = w.leaves
+        cap = self.config.max_volume_fraction
+        if cap is not None:
+            qty = min(qty, inst.qty(to_decimal(bar.volume * cap)))
+            if qty <= ZERO:
+                return  # no volume for us this bar; try again next bar
+        if qty < inst.min_qty or qty <= ZERO:
+            self._remove(o.order_id, "quantity below the minimum at the fill price")
+            return
+        fee = inst.fee(qty * price, rate)
+        fill = Fill(
+            order_id=o.order_id,
+            trade_id=TradeId(f"T{next(self._trade_seq)}"),
+            symbol=inst.symbol,
+            side=o.side,
+            quantity=qty,
+            price=price,
+            fee=fee,
+            fee_asset=inst.quote,
+            liquidity=liq,
+            ts=bar.ts,
+        )
+        key = hold_key(o)
+        if not self.books.can_settle(fill, inst, key):
+            self._remove(o.order_id, "insufficient balance at fill")
+            return
+        self.books.settle(fill, inst, key)
+        w.leaves -= qty
+        self._emit(OrderFilled(o.order_id, bar.ts, fill))
+        done = o.quote_quantity is not None or w.leaves <= ZERO
+        if done:
+            del self._working[o.order_id]
+            self.books.release(key)
+        if o.oco_group is not None:
+            for sib_id, sib in list(self._working.items()):
+                if sib_id != o.order_id and sib.order.oco_group == o.oco_group:
+                    self._remove(sib_id, "OCO sibling filled")
+
+    def _remove(self, order_id: OrderId, reason: str) -> None:
+        w = self._working.pop(order_id)
+        self.books.release(hold_key(w.order))
+        self._emit(OrderCancelled(order_id, self._ts, reason))
+
+    def _emit(self, event: OrderAccepted | OrderRejected | OrderFilled | OrderCancelled) -> None:
+        if self._sink is None:
+            raise RuntimeError("venue is not bound to an engine")
+        self._sink(event)
