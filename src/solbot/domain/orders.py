@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from solbot.domain.messages import (
     Event,
@@ -20,7 +20,7 @@ from solbot.domain.messages import (
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     INITIALIZED = "initialized"
     DENIED = "denied"
     SUBMITTED = "submitted"
@@ -136,9 +136,7 @@ class Order:
                 target = OrderStatus.FILLED
         elif isinstance(event, OrderAccepted):
             self.venue_order_id = event.venue_order_id
-        elif isinstance(event, OrderDenied | OrderRejected):
-            self.reason = event.reason
-        elif isinstance(event, OrderCancelled):
+        elif isinstance(event, OrderDenied | OrderRejected | OrderCancelled):
             self.reason = event.reason
         self.status = target
         self.events.append(event)

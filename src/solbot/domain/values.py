@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import NewType
 
 OrderId = NewType("OrderId", str)
@@ -13,7 +13,7 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     BUY = "buy"
     SELL = "sell"
 
@@ -25,18 +25,18 @@ class Side(str, Enum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
     STOP_MARKET = "stop_market"
 
 
-class Liquidity(str, Enum):
+class Liquidity(StrEnum):
     MAKER = "maker"
     TAKER = "taker"
 
 
-class TradingState(str, Enum):
+class TradingState(StrEnum):
     """ACTIVE trades normally, REDUCING only lets exposure shrink, HALTED sends no new order."""
 
     ACTIVE = "ACTIVE"

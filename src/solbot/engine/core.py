@@ -212,10 +212,22 @@ class Engine:
             return
         exit_side = entry.side.opposite()
         group = f"oco-{entry_id}"
-        tp = SubmitOrder(exit_side, OrderType.LIMIT, qty, price=bracket.take_profit,
-                         reduce_only=True, tag=bracket.tag or "take-profit")
-        sl = SubmitOrder(exit_side, OrderType.STOP_MARKET, qty, trigger_price=bracket.stop_loss,
-                         reduce_only=True, tag=bracket.tag or "stop-loss")
+        tp = SubmitOrder(
+            exit_side,
+            OrderType.LIMIT,
+            qty,
+            price=bracket.take_profit,
+            reduce_only=True,
+            tag=bracket.tag or "take-profit",
+        )
+        sl = SubmitOrder(
+            exit_side,
+            OrderType.STOP_MARKET,
+            qty,
+            trigger_price=bracket.stop_loss,
+            reduce_only=True,
+            tag=bracket.tag or "stop-loss",
+        )
         if self._submit(sl, oco_group=group) is not None:
             self._submit(tp, oco_group=group)
 
@@ -236,4 +248,3 @@ class Engine:
     def _strategy_failed(self, exc: Exception) -> None:
         log.error("strategy %s failed: %r", self.strategy.name, exc, exc_info=exc)
         self.set_trading_state(TradingState.HALTED, f"strategy error: {exc!r}")
-

@@ -47,12 +47,17 @@ class RiskEngine:
         if portfolio.open_order_count() >= self.limits.max_open_orders:
             return f"open order limit reached ({self.limits.max_open_orders})"
 
-        if order.type is OrderType.LIMIT and (order.price is None or not inst.price_ok(order.price)):
+        if order.type is OrderType.LIMIT and (
+            order.price is None or not inst.price_ok(order.price)
+        ):
             return f"limit price {order.price} is not a positive multiple of {inst.tick_size}"
         if order.type is OrderType.STOP_MARKET and (
             order.trigger_price is None or not inst.price_ok(order.trigger_price)
         ):
-            return f"trigger price {order.trigger_price} is not a positive multiple of {inst.tick_size}"
+            return (
+                f"trigger price {order.trigger_price} is not a positive multiple "
+                f"of {inst.tick_size}"
+            )
         if order.post_only and order.type is not OrderType.LIMIT:
             return "post-only applies to limit orders only"
 
@@ -82,7 +87,9 @@ class RiskEngine:
                 portfolio.group_reserved(order.oco_group)
             )
             if order.quantity > available:
-                return f"spot is long-only: sell {order.quantity} > available {available} {inst.base}"
+                return (
+                    f"spot is long-only: sell {order.quantity} > available {available} {inst.base}"
+                )
         asset, amount = portfolio.reservation_needed(order, reference_price)
         free = portfolio.ledger.free(asset)
         if amount > free:

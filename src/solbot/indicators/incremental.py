@@ -92,18 +92,18 @@ class ADX:
     mean of the first n DX values. First value at bar 2n-1."""
 
     __slots__ = (
-        "_n",
-        "_pdm",
         "_mdm",
-        "_tr",
-        "_sum_dx",
+        "_n",
+        "_pc",
+        "_pdm",
         "_ph",
         "_pl",
-        "_pc",
-        "period",
-        "value",
-        "plus_di",
+        "_sum_dx",
+        "_tr",
         "minus_di",
+        "period",
+        "plus_di",
+        "value",
     )
 
     def __init__(self, period: int = 14) -> None:
@@ -142,13 +142,13 @@ class ADX:
             if not _is_zero(s):
                 dx = 100.0 * (abs(self.minus_di - self.plus_di) / s)
         if n < 2 * p - 1:
-            if dx == dx:
+            if not math.isnan(dx):
                 self._sum_dx += dx
         elif n == 2 * p - 1:
-            if dx == dx:
+            if not math.isnan(dx):
                 self._sum_dx += dx
             self.value = self._sum_dx / p
-        elif dx == dx:
+        elif not math.isnan(dx):
             self.value = (self.value * (p - 1) + dx) / p
         return self.value
 

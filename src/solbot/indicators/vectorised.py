@@ -54,7 +54,13 @@ def donchian(
 def bollinger(
     close: FloatArray, period: int = 20, k: float = 2.0
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    up, mid, lo = talib.BBANDS(close, timeperiod=period, nbdevup=k, nbdevdn=k, matype=0)
+    up, mid, lo = talib.BBANDS(
+        close,
+        timeperiod=period,
+        nbdevup=k,
+        nbdevdn=k,
+        matype=talib.MA_Type.SMA,  # type: ignore[attr-defined]
+    )
     return (
         np.asarray(up, dtype=np.float64),
         np.asarray(mid, dtype=np.float64),

@@ -54,8 +54,9 @@ def compute_metrics(
     n = len(equity)
     if n < 2:
         nan = math.nan
-        return Metrics(0.0, 0.0, nan, nan, 0.0, nan, nan, nan, 0.0, 0, str(fees_paid),
-                       str(final_equity), 0.0)
+        return Metrics(
+            0.0, 0.0, nan, nan, 0.0, nan, nan, nan, 0.0, 0, str(fees_paid), str(final_equity), 0.0
+        )
     total = float(equity[-1] / equity[0] - 1.0)
     years = n * bar_ms / YEAR_MS
     cagr = float((equity[-1] / equity[0]) ** (1.0 / years) - 1.0) if equity[-1] > 0 else -1.0

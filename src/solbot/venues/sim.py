@@ -124,10 +124,16 @@ class SimulatedExchange:
                 copy.side is Side.SELL and copy.price <= self._last_close
             )
             if crosses and copy.post_only:
-                self._emit(OrderRejected(order.order_id, ts, "post-only order would take liquidity"))
+                self._emit(
+                    OrderRejected(order.order_id, ts, "post-only order would take liquidity")
+                )
                 return
             marketable = crosses
-        ref = self._last_close if self._last_close > ZERO else (copy.price or copy.trigger_price or ZERO)
+        ref = (
+            self._last_close
+            if self._last_close > ZERO
+            else (copy.price or copy.trigger_price or ZERO)
+        )
         asset, amount = order_reservation(inst, self.books, copy, ref)
         try:
             self.books.hold(hold_key(copy), asset, amount)
@@ -159,9 +165,9 @@ class SimulatedExchange:
                 plans.append((phase, is_stop, seq, oid, price, liq))
         plans.sort(key=lambda p: (p[0], p[1], p[2]))
         for _, _, _, oid, price, liq in plans:
-            w = self._working.get(oid)
-            if w is not None:  # an OCO sibling may have removed it
-                self._execute(w, price, liq, bar)
+            live = self._working.get(oid)
+            if live is not None:  # an OCO sibling may have removed it
+                self._execute(live, price, liq, bar)
 
     def _plan(self, w: _Working, bar: Bar) -> tuple[int, Decimal, Liquidity] | None:
         """(phase, price, liquidity): phase 0 = at the open, 1 = later within the bar."""
