@@ -207,9 +207,9 @@ def run_backtest_command(
     )
     if config.initial_cash <= 0:
         raise UsageError("--cash must be positive")
+    lo, hi = parse_time(start, "--from"), parse_time(end, "--to")
     t0 = time.perf_counter()
     bars = load_checked(data, gaps)
-    lo, hi = parse_time(start, "--from"), parse_time(end, "--to")
     if lo is not None or hi is not None:
         bars = bars.between(lo, hi)
         if len(bars) == 0:
@@ -310,7 +310,10 @@ def data_download(
     from solbot.data.store import OhlcvStore
 
     with errors():
-        timeframe_ms(timeframe)
+        try:
+            timeframe_ms(timeframe)
+        except DataError as exc:
+            raise UsageError(f"--timeframe: {exc}") from None
         cls = getattr(ccxt, exchange, None)
         if cls is None:
             raise UsageError(f"unknown exchange {exchange!r}")
@@ -337,16 +340,31 @@ def version() -> None:
     out.print(__version__)
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's (or Typer's vendored click's) usage errors, without importing either."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "ClickException" in names and hasattr(exc, "format_message")
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("SOLBOT_LOG_LEVEL", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
-    except Exception as exc:  # a bug: keep it to one line, full trace at debug level
+    except Exception as exc:
+        if _is_usage_error(exc):  # one line, not the framework's usage box
+            message = exc.format_message()  # type: ignore[attr-defined]
+            if message:
+                err.print(
+                    f"[red]error:[/red] {message} (see --help)", highlight=False, soft_wrap=True
+                )
+            sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
+        # A bug: keep it to one line; the traceback is logged at debug level.
         log.debug("internal error", exc_info=exc)
         err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False)
         sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -24,33 +24,52 @@ TOL = D("1e-12")
 def markets(draw: st.DrawFn) -> BarArrays:
     n = draw(st.integers(5, 40))
     steps = draw(st.lists(st.floats(-0.08, 0.08), min_size=n, max_size=n))
-    wicks = draw(st.lists(st.tuples(st.floats(0, 0.05), st.floats(0, 0.05)), min_size=n,
-                          max_size=n))
+    wicks = draw(
+        st.lists(st.tuples(st.floats(0, 0.05), st.floats(0, 0.05)), min_size=n, max_size=n)
+    )
     vols = draw(st.lists(st.floats(0.5, 500), min_size=n, max_size=n))
     close = 10.0 * np.exp(np.cumsum(steps))
     open_ = np.concatenate([[10.0], close[:-1]])
     high = np.maximum(open_, close) * (1 + np.array([w[0] for w in wicks]))
     low = np.minimum(open_, close) * (1 - np.array([w[1] for w in wicks]))
     ts = 1_600_000_000_000 + 3_600_000 * np.arange(n, dtype=np.int64)
-    return BarArrays(ts, np.round(open_, 2), np.round(high, 2) + 0.01, np.round(low, 2) - 0.01,
-                     np.round(close, 2), np.array(vols), "SOL/USDT", "1h")
+    return BarArrays(
+        ts,
+        np.round(open_, 2),
+        np.round(high, 2) + 0.01,
+        np.round(low, 2) - 0.01,
+        np.round(close, 2),
+        np.array(vols),
+        "SOL/USDT",
+        "1h",
+    )
 
 
 prices = st.decimals(D("5"), D("20"), places=2)
 qtys = st.decimals(D("0.5"), D("40"), places=3)
 commands = st.one_of(
     st.builds(lambda q: SubmitOrder(BUY, OrderType.MARKET, q), qtys),
-    st.builds(lambda q: SubmitOrder(BUY, OrderType.MARKET, quote_quantity=q),
-              st.decimals(D("5"), D("1200"), places=2)),
+    st.builds(
+        lambda q: SubmitOrder(BUY, OrderType.MARKET, quote_quantity=q),
+        st.decimals(D("5"), D("1200"), places=2),
+    ),
     st.builds(lambda q: SubmitOrder(SELL, OrderType.MARKET, q), qtys),
-    st.builds(lambda q, p, po: SubmitOrder(BUY, OrderType.LIMIT, q, price=p, post_only=po),
-              qtys, prices, st.booleans()),
+    st.builds(
+        lambda q, p, po: SubmitOrder(BUY, OrderType.LIMIT, q, price=p, post_only=po),
+        qtys,
+        prices,
+        st.booleans(),
+    ),
     st.builds(lambda q, p: SubmitOrder(SELL, OrderType.LIMIT, q, price=p), qtys, prices),
-    st.builds(lambda q, p: SubmitOrder(SELL, OrderType.STOP_MARKET, q, trigger_price=p), qtys,
-              prices),
-    st.builds(lambda q, tp, sl: SubmitBracket(SubmitOrder(BUY, OrderType.MARKET, q), tp, sl),
-              qtys, st.decimals(D("10.5"), D("30"), places=2),
-              st.decimals(D("2"), D("9.5"), places=2)),
+    st.builds(
+        lambda q, p: SubmitOrder(SELL, OrderType.STOP_MARKET, q, trigger_price=p), qtys, prices
+    ),
+    st.builds(
+        lambda q, tp, sl: SubmitBracket(SubmitOrder(BUY, OrderType.MARKET, q), tp, sl),
+        qtys,
+        st.decimals(D("10.5"), D("30"), places=2),
+        st.decimals(D("2"), D("9.5"), places=2),
+    ),
     st.just(CancelAll()),
 )
 

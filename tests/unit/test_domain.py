@@ -28,8 +28,9 @@ def order(qty: str = "2") -> Order:
 
 
 def fill(qty: str, price: str = "10", side: Side = Side.BUY, fee: str = "0.01") -> Fill:
-    return Fill(OID, TradeId("t"), "SOL/USDT", side, D(qty), D(price), D(fee), "USDT",
-                Liquidity.TAKER, 0)
+    return Fill(
+        OID, TradeId("t"), "SOL/USDT", side, D(qty), D(price), D(fee), "USDT", Liquidity.TAKER, 0
+    )
 
 
 def test_instrument_rounds_prices_to_ticks_and_quantities_down_to_lots():

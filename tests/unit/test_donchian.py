@@ -78,14 +78,18 @@ def run_live_mode(b: BarArrays) -> list[tuple[str, str, str, str, int]]:
     engine.start(history=None)
     for bar in b.bars():
         engine.on_bar(bar)
-    return [(r.fill.order_id, r.fill.side.value, str(r.fill.quantity), str(r.fill.price),
-             r.fill.ts) for r in engine.portfolio.fills]
+    return [
+        (r.fill.order_id, r.fill.side.value, str(r.fill.quantity), str(r.fill.price), r.fill.ts)
+        for r in engine.portfolio.fills
+    ]
 
 
 def test_backtest_and_live_feed_place_identical_orders():
     b, _ = synthetic_market(bars=5000, seed=2)
     backtest = run_backtest(b, DonchianBreakout())
-    fills = [(r.fill.order_id, r.fill.side.value, str(r.fill.quantity), str(r.fill.price),
-              r.fill.ts) for r in backtest.engine.portfolio.fills]
+    fills = [
+        (r.fill.order_id, r.fill.side.value, str(r.fill.quantity), str(r.fill.price), r.fill.ts)
+        for r in backtest.engine.portfolio.fills
+    ]
     assert len(fills) > 50
     assert run_live_mode(b) == fills

@@ -14,8 +14,12 @@ from tests.conftest import Scripted, bar, make_engine
 BUY, SELL = Side.BUY, Side.SELL
 
 
-def denial(cmd: SubmitOrder, state: TradingState = TradingState.ACTIVE, base: str = "0",
-           limits: RiskLimits | None = None) -> str:
+def denial(
+    cmd: SubmitOrder,
+    state: TradingState = TradingState.ACTIVE,
+    base: str = "0",
+    limits: RiskLimits | None = None,
+) -> str:
     strat = Scripted({0: [cmd]})
     engine, venue = make_engine(strat, base=base)
     if limits:
@@ -32,8 +36,7 @@ def denial(cmd: SubmitOrder, state: TradingState = TradingState.ACTIVE, base: st
     ("cmd", "kwargs", "needle"),
     [
         (SubmitOrder(BUY, OrderType.MARKET, D("1")), {"state": TradingState.HALTED}, "halted"),
-        (SubmitOrder(BUY, OrderType.MARKET, D("1")), {"state": TradingState.REDUCING},
-         "REDUCING"),
+        (SubmitOrder(BUY, OrderType.MARKET, D("1")), {"state": TradingState.REDUCING}, "REDUCING"),
         (SubmitOrder(SELL, OrderType.MARKET, D("1")), {}, "long-only"),
         (SubmitOrder(SELL, OrderType.MARKET, D("2")), {"base": "1"}, "long-only"),
         (SubmitOrder(BUY, OrderType.MARKET, D("0.1")), {}, "below minimum 5"),
@@ -41,8 +44,11 @@ def denial(cmd: SubmitOrder, state: TradingState = TradingState.ACTIVE, base: st
         (SubmitOrder(BUY, OrderType.LIMIT, D("1"), price=D("9.999")), {}, "limit price"),
         (SubmitOrder(BUY, OrderType.STOP_MARKET, D("1")), {}, "trigger price"),
         (SubmitOrder(BUY, OrderType.MARKET, D("5000")), {}, "insufficient USDT"),
-        (SubmitOrder(BUY, OrderType.MARKET, D("100")),
-         {"limits": RiskLimits(max_order_value=D("500"))}, "above maximum 500"),
+        (
+            SubmitOrder(BUY, OrderType.MARKET, D("100")),
+            {"limits": RiskLimits(max_order_value=D("500"))},
+            "above maximum 500",
+        ),
         (SubmitOrder(BUY, OrderType.MARKET, D("1"), reduce_only=True), {}, "reduce-only"),
         (SubmitOrder(BUY, OrderType.MARKET, D("1"), quote_quantity=D("10")), {}, "exactly one"),
     ],
@@ -52,8 +58,12 @@ def test_submit_when_check_fails_then_denied_with_reason(cmd, kwargs, needle):
 
 
 def test_reducing_state_allows_a_sell_that_shrinks_the_position():
-    strat2 = Scripted({0: [SubmitOrder(BUY, OrderType.MARKET, D("2"))],
-                       1: [SubmitOrder(SELL, OrderType.MARKET, D("1"))]})
+    strat2 = Scripted(
+        {
+            0: [SubmitOrder(BUY, OrderType.MARKET, D("2"))],
+            1: [SubmitOrder(SELL, OrderType.MARKET, D("1"))],
+        }
+    )
     engine, _ = make_engine(strat2)
     engine.on_bar(bar(0, 10, 10, 10, 10))
     engine.on_bar(bar(1, 10, 10, 10, 10))  # buy fills at this open

@@ -95,9 +95,9 @@ def bracket(tp: str = "12.00", sl: str = "9.00") -> SubmitBracket:
 def test_bracket_when_both_legs_inside_one_bar_assumes_the_stop():
     bars = [bar(0, 10, 10, 10, 10), bar(1, 10, 10, 10, 10), bar(2, 10, 13, 8, 10)]
     engine, venue, strat = run({0: [bracket()]}, bars)
-    entry, exit_ = strat.fills
+    _entry, exit_ = strat.fills
     assert exit_.side is SELL and exit_.price == D("8.99")
-    tp = [o for o in engine.portfolio.orders.values() if o.type is OrderType.LIMIT][0]
+    tp = next(o for o in engine.portfolio.orders.values() if o.type is OrderType.LIMIT)
     assert tp.status is OrderStatus.CANCELLED and "OCO" in tp.reason
     assert engine.portfolio.position.is_flat
     assert not venue.open_order_ids()

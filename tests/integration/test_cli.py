@@ -1,0 +1,160 @@
+"""The ``solbot`` command as a user runs it: a real process, exit codes, files written."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import shared_file
+
+pytestmark = pytest.mark.integration
+
+
+def solbot(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-c", "from solbot.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def test_backtest_on_real_sol_1h_writes_result_and_offline_report(tmp_path):
+    data = shared_file("SOL_USDT-1h.json")
+    r = solbot("backtest", "--data", str(data), "--strategy", "donchian", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    for key in (
+        "total return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "max drawdown",
+        "calmar",
+        "profit factor",
+        "win rate",
+        "exposure",
+        "trades",
+        "fees paid",
+    ):
+        assert key in r.stdout
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["symbol"] == "SOL/USDT" and result["bars"] == 18970
+    assert result["metrics"]["trades"] == sum(1 for t in result["trades"] if not t["open"]) > 100
+    html = (tmp_path / "report.html").read_text()
+    assert "Plotly.newPlot" in html
+    assert not re.search(r"<script[^>]*\ssrc=", html)  # plotly.js is inlined: works offline
+
+
+def test_backtest_window_and_no_report(tmp_path):
+    data = shared_file("SOL_USDT-4h.json")
+    r = solbot(
+        "backtest",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path),
+        "--from",
+        "2021-01-01",
+        "--to",
+        "2022-01-01",
+        "--no-report",
+        "--param",
+        "entry_period=30",
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["start"].startswith("2021-01-01") and result["end"].startswith("2021-12-31")
+    assert result["params"]["entry_period"] == 30
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_backtest_accepts_binance_csv_and_our_parquet(tmp_path):
+    csv = tmp_path / "SOLUSDT-1h-2025-01.csv"
+    t0 = 1_735_689_600_000_000  # 2025-01-01 in microseconds, as Binance now writes
+    lines = []
+    price = 100.0
+    for i in range(300):
+        price *= 1.01 if (i // 40) % 2 == 0 else 0.99
+        t = t0 + i * 3_600_000_000
+        lines.append(f"{t},{price},{price * 1.004},{price * 0.996},{price},10,{t + 1},1,1,1,1,0")
+    csv.write_text("\n".join(lines))
+    r = solbot("backtest", "--data", str(csv), "--out", str(tmp_path / "a"), "--no-report")
+    assert r.returncode == 0, r.stderr
+    imp = solbot("data", "import", str(csv), cwd=tmp_path)
+    assert imp.returncode == 0, imp.stderr
+    pq = tmp_path / "data" / "ohlcv" / "SOL_USDT-1h.parquet"
+    lst = solbot("data", "list", cwd=tmp_path)
+    assert "SOL/USDT" in lst.stdout and "300" in lst.stdout
+    r2 = solbot("backtest", "--data", str(pq), "--out", str(tmp_path / "b"), "--no-report")
+    assert r2.returncode == 0, r2.stderr
+    a = json.loads((tmp_path / "a" / "result.json").read_text())
+    b = json.loads((tmp_path / "b" / "result.json").read_text())
+    assert a["trades"] == b["trades"] and a["trades"]
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "needle"),
+    [
+        ("{broken", "SOL_USDT-1h.json", "not valid JSON"),
+        ("[[1600000000000, 1, 0.5, 2, 1, 1]]", "SOL_USDT-1h.json", "high < low"),
+        (
+            "[[1600000000000, 1, 2, 0.5, 1, 1], [1600000000000, 1, 2, 0.5, 1, 1]]",
+            "SOL_USDT-1h.json",
+            "duplicate timestamp",
+        ),
+        ("[[1600000000000, -1, 2, 0.5, 1, 1]]", "SOL_USDT-1h.json", "non-positive open"),
+        ("1,2,3\n", "SOLUSDT-1h-2024-01.csv", "expected at least 6 columns"),
+        ("PK-not-a-zip", "SOLUSDT-1h-2024-01.zip", "not a valid zip"),
+        ("x", "prices.xlsx", "unsupported format"),
+    ],
+)
+def test_bad_data_file_gives_one_line_and_exit_3(tmp_path, content, name, needle):
+    p = tmp_path / name
+    p.write_text(content)
+    r = solbot("backtest", "--data", str(p), "--out", str(tmp_path / "out"))
+    assert r.returncode == 3
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert not (tmp_path / "out" / "result.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["backtest", "--out", "x"], "Missing option '--data'"),
+        (["backtest", "--data", "D", "--out", "x", "--strategy", "nope"], "unknown strategy"),
+        (["backtest", "--data", "D", "--out", "x", "--from", "yesterday"], "--from"),
+        (["backtest", "--data", "D", "--out", "x", "--param", "oops"], "KEY=VALUE"),
+        (["backtest", "--data", "D", "--out", "x", "--param", "entry_period=0"], "periods"),
+        (["backtest", "--data", "D", "--out", "x", "--cash", "lots"], "--cash"),
+        (["backtest", "--data", "D", "--out", "x", "--slippage", "2"], "slippage"),
+        (["backtest", "--data", "D", "--out", "x", "--gaps", "maybe"], "--gaps"),
+        (["backtest", "--data", "D", "--out", "x", "--from", "2030-01-01"], "no bars"),
+        (["data", "download", "--timeframe", "7x"], "unknown timeframe"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, needle):
+    data = tmp_path / "SOL_USDT-1h.json"
+    data.write_text(
+        json.dumps([[1_599_998_400_000 + i * 3_600_000, 10, 11, 9, 10, 1] for i in range(50)])
+    )
+    r = solbot(*[str(data) if a == "D" else a for a in args], cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    errors = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("warning")]
+    assert len(errors) == 1 and needle in errors[0], r.stderr
+
+
+def test_demo_runs_on_the_synthetic_market(tmp_path):
+    r = solbot("demo", "--out", str(tmp_path), "--bars", "2000")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "report.html").exists() and (tmp_path / "result.json").exists()
