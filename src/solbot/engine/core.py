@@ -66,7 +66,12 @@ class Engine:
         self._brackets: dict[OrderId, SubmitBracket] = {}
         self._draining = False
         self._started = False
+        self._bar_index = -1
         venue.bind(self._queue.append)
+        # Bound once: on_bar runs millions of times in a backtest.
+        self._clock_set: Callable[[int], None] = clock.set  # type: ignore[attr-defined]
+        self._venue_on_bar = venue.on_bar
+        self._feed_advance = self.feed.advance
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, history: BarArrays | None = None) -> None:
@@ -74,6 +79,7 @@ class Engine:
         if history is not None:
             self.feed.preload(history)
         self.strategy.on_start(StrategyContext(self))
+        self._strategy_on_bar = self.strategy.on_bar
         self._started = True
 
     def stop(self) -> None:
@@ -82,15 +88,15 @@ class Engine:
     # ---------------------------------------------------------------- market data
     def on_bar(self, bar: Bar) -> None:
         """One closed bar: the venue matches what was resting, then the strategy decides."""
-        self.clock.set(bar.ts)  # type: ignore[attr-defined]
-        self.portfolio.bar_index += 1
-        self.venue.on_bar(bar)
+        self._clock_set(bar.ts)
+        self._bar_index += 1
+        self._venue_on_bar(bar)
         if self._queue:
             self._drain()
         self.last_bar = bar
-        self.feed.advance(bar)
+        self._feed_advance(bar)
         try:  # zero-cost in CPython 3.11+ when nothing raises
-            cmds = self.strategy.on_bar(bar)
+            cmds = self._strategy_on_bar(bar)
         except Exception as exc:
             self._strategy_failed(exc)
             return
@@ -184,6 +190,7 @@ class Engine:
         if self._draining:
             return
         self._draining = True
+        self.portfolio.bar_index = self._bar_index  # fills are stamped with their bar
         try:
             queue = self._queue
             while queue:

@@ -21,7 +21,12 @@ class DonchianBreakout(Strategy):
     name = "donchian"
 
     def __init__(
-        self, entry_period: int = 20, exit_period: int = 10, fraction: float = 1.0, **rest: Any
+        self,
+        entry_period: int = 20,
+        exit_period: int = 10,
+        fraction: float = 1.0,
+        stake: float | str | None = None,
+        **rest: Any,
     ) -> None:
         super().__init__(**rest)
         if int(entry_period) < 1 or int(exit_period) < 1:
@@ -31,6 +36,9 @@ class DonchianBreakout(Strategy):
         self.entry_period = int(entry_period)
         self.exit_period = int(exit_period)
         self.fraction = Decimal(str(fraction))
+        self.stake = Decimal(str(stake)) if stake is not None else None
+        if self.stake is not None and self.stake <= ZERO:
+            raise ValueError("donchian: stake must be positive")
         self._long = False
         self._pending = False
         self.upper: Series
@@ -56,7 +64,9 @@ class DonchianBreakout(Strategy):
 
     def _enter(self) -> Sequence[Command]:
         inst = self.ctx.instrument
-        spend = quantize_down(self.ctx.free(inst.quote) * self.fraction, inst.money_step)
+        free = self.ctx.free(inst.quote)
+        budget = free * self.fraction if self.stake is None else min(self.stake, free)
+        spend = quantize_down(budget, inst.money_step)
         if spend < inst.min_notional:
             return NO_COMMANDS
         self._pending = True

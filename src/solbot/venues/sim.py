@@ -90,7 +90,7 @@ class SimulatedExchange:
         self._sink: EventSink | None = None
         self._trade_seq = count(1)
         self._venue_seq = count(1)
-        self._last_close: Decimal = ZERO
+        self._last_close_f = 0.0  # converted to Decimal only when an order arrives
         self._ts = 0
         self._one = Decimal(1)
         self._slip_up = self._one + self.config.slippage
@@ -106,6 +106,7 @@ class SimulatedExchange:
     def submit(self, order: Order) -> None:
         ts = self._ts
         inst = self.instrument
+        last_close = inst.price(self._last_close_f) if self._last_close_f > 0 else ZERO
         copy = Order(
             order_id=order.order_id,
             symbol=order.symbol,
@@ -119,9 +120,9 @@ class SimulatedExchange:
             oco_group=order.oco_group,
         )
         marketable = False
-        if copy.type is OrderType.LIMIT and copy.price is not None and self._last_close > ZERO:
-            crosses = (copy.side is Side.BUY and copy.price >= self._last_close) or (
-                copy.side is Side.SELL and copy.price <= self._last_close
+        if copy.type is OrderType.LIMIT and copy.price is not None and last_close > ZERO:
+            crosses = (copy.side is Side.BUY and copy.price >= last_close) or (
+                copy.side is Side.SELL and copy.price <= last_close
             )
             if crosses and copy.post_only:
                 self._emit(
@@ -130,8 +131,8 @@ class SimulatedExchange:
                 return
             marketable = crosses
         ref = (
-            self._last_close
-            if self._last_close > ZERO
+            last_close
+            if last_close > ZERO
             else (copy.price or copy.trigger_price or ZERO)
         )
         asset, amount = order_reservation(inst, self.books, copy, ref)
@@ -152,7 +153,7 @@ class SimulatedExchange:
         self._ts = bar.ts
         if self._working:
             self._match(bar)
-        self._last_close = self.instrument.price(bar.close)
+        self._last_close_f = bar.close
 
     # ---------------------------------------------------------------- matching
     def _match(self, bar: Bar) -> None:
