@@ -105,8 +105,9 @@ def python_loop(t: dict[str, np.ndarray]) -> tuple[float, int]:
 
 
 def our_engine(t: dict[str, np.ndarray]) -> tuple[float, int]:
-    bars = BarArrays(t["ts"], t["open"], t["high"], t["low"], t["close"], t["volume"],
-                     "SOL/USDT", "15m")
+    bars = BarArrays(
+        t["ts"], t["open"], t["high"], t["low"], t["close"], t["volume"], "SOL/USDT", "15m"
+    )
     t0 = time.perf_counter()
     config = BacktestConfig(initial_cash=Decimal(CASH))
     result = run_backtest(bars, DonchianBreakout(stake=STAKE), config)
@@ -117,20 +118,36 @@ def ensure_bench_venv() -> Path | None:
     py = BENCH_VENV / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-    probe = subprocess.run([str(py), "-c", "import backtesting, nautilus_trader, pandas"],
-                           capture_output=True)
+    probe = subprocess.run(
+        [str(py), "-c", "import backtesting, nautilus_trader, pandas"], capture_output=True
+    )
     if probe.returncode != 0:
         print("installing backtesting.py and nautilus_trader into .venv-bench ...", flush=True)
-        inst = subprocess.run([str(py), "-m", "pip", "install", "-q", "backtesting>=0.6",
-                               "nautilus_trader>=1.200", "pandas", "numpy"])
+        inst = subprocess.run(
+            [
+                str(py),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "backtesting>=0.6",
+                "nautilus_trader>=1.200",
+                "pandas",
+                "numpy",
+            ]
+        )
         if inst.returncode != 0:
             return None
     return py
 
 
 def framework(py: Path, which: str, npz: Path, n: int) -> tuple[float, int] | None:
-    r = subprocess.run([str(py), str(ROOT / "bench" / "_frameworks.py"), which, str(npz), str(n)],
-                       capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    r = subprocess.run(
+        [str(py), str(ROOT / "bench" / "_frameworks.py"), which, str(npz), str(n)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
     if r.returncode != 0:
         print(f"{which} failed: {r.stderr.strip().splitlines()[-1:]}")
         return None
@@ -141,10 +158,25 @@ def framework(py: Path, which: str, npz: Path, n: int) -> tuple[float, int] | No
 def cli_end_to_end(parquet: Path) -> float:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "solbot"), "backtest", "--data",
-                        str(parquet), "--no-report", "--out", out, "--gaps", "error",
-                        "--cash", str(CASH), "--param", f"stake={STAKE}"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "solbot"),
+                "backtest",
+                "--data",
+                str(parquet),
+                "--no-report",
+                "--out",
+                out,
+                "--gaps",
+                "error",
+                "--cash",
+                str(CASH),
+                "--param",
+                f"stake={STAKE}",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - t0
 
 
@@ -158,8 +190,10 @@ def main() -> None:
         sys.exit(f"skipped: {DATA} is absent (real data lives in ../shared)")
     t = tile(load_rows(DATA), args.bars)
     n = args.bars
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; bars: {n:,} (SOL/USDT 15m tiled, detrended)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; bars: {n:,} (SOL/USDT 15m tiled, detrended)"
+    )
     rows: dict[str, tuple[float, int]] = {}
     rows["solbot engine"] = our_engine(t)
     rows["numpy reference"] = numpy_reference(t)
@@ -168,15 +202,22 @@ def main() -> None:
         npz = Path(tmp) / "bars.npz"
         np.savez(npz, **t)
         parquet = Path(tmp) / "SOL_USDT-15m.parquet"
-        write_parquet(BarArrays(t["ts"], t["open"], t["high"], t["low"], t["close"],
-                                t["volume"], "SOL/USDT", "15m"), parquet)
+        write_parquet(
+            BarArrays(
+                t["ts"], t["open"], t["high"], t["low"], t["close"], t["volume"], "SOL/USDT", "15m"
+            ),
+            parquet,
+        )
         e2e = cli_end_to_end(parquet)
         if not args.skip_frameworks:
             py = ensure_bench_venv()
             if py is None:
                 print("could not install the reference frameworks; skipping them")
             else:
-                for name, key in (("backtesting.py", "backtesting"), ("nautilus_trader", "nautilus")):
+                for name, key in (
+                    ("backtesting.py", "backtesting"),
+                    ("nautilus_trader", "nautilus"),
+                ):
                     got = framework(py, key, npz, n)
                     if got is not None:
                         rows[name] = got
@@ -185,14 +226,18 @@ def main() -> None:
     for name, (secs, trades) in rows.items():
         rate = n / secs
         print(f"{name:<20} {secs:>9.2f} {rate:>12,.0f} {trades:>7} {ours / rate:>9.2f}x")
-    print(f"\nsolbot backtest --no-report end to end (load Parquet, run, write result.json): "
-          f"{e2e:.2f} s (target < 8 s)")
+    print(
+        f"\nsolbot backtest --no-report end to end (load Parquet, run, write result.json): "
+        f"{e2e:.2f} s (target < 8 s)"
+    )
     print(f"target >= 300,000 bars/s: {'met' if ours >= 300_000 else 'NOT met'} ({ours:,.0f})")
     for name, need in (("backtesting.py", 2.0), ("nautilus_trader", 10.0)):
         if name in rows:
             ratio = ours / (n / rows[name][0])
-            print(f"target >= {need:g}x {name}: {'met' if ratio >= need else 'NOT met'} "
-                  f"({ratio:.1f}x)")
+            print(
+                f"target >= {need:g}x {name}: {'met' if ratio >= need else 'NOT met'} "
+                f"({ratio:.1f}x)"
+            )
     if args.json:
         args.json.write_text(json.dumps({"bars": n, "end_to_end_s": e2e, "rows": rows}, indent=2))
 

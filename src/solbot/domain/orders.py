@@ -21,6 +21,8 @@ from solbot.domain.values import ZERO, OrderId, OrderType, Side
 
 
 class OrderStatus(StrEnum):
+    __hash__ = str.__hash__  # C-level hash: statuses key the transition table (hot path)
+
     INITIALIZED = "initialized"
     DENIED = "denied"
     SUBMITTED = "submitted"
@@ -70,6 +72,9 @@ TRANSITIONS: dict[tuple[OrderStatus, type[Event]], OrderStatus] = {
     (S.PARTIALLY_FILLED, OrderCancelled): S.CANCELLED,
     (S.PARTIALLY_FILLED, OrderExpired): S.EXPIRED,
 }
+
+
+_WITH_REASON = (OrderDenied, OrderRejected, OrderCancelled)
 
 
 class InvalidTransition(Exception):
@@ -137,7 +142,7 @@ class Order:
                 target = OrderStatus.FILLED
         elif isinstance(event, OrderAccepted):
             self.venue_order_id = event.venue_order_id
-        elif isinstance(event, OrderDenied | OrderRejected | OrderCancelled):
+        elif isinstance(event, _WITH_REASON):
             self.reason = event.reason
         self.status = target
         self.events.append(event)

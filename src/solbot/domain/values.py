@@ -14,6 +14,8 @@ ONE = Decimal(1)
 
 
 class Side(StrEnum):
+    __hash__ = str.__hash__  # C-level hash (hot path)
+
     BUY = "buy"
     SELL = "sell"
 
@@ -26,17 +28,23 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    __hash__ = str.__hash__  # C-level hash (hot path)
+
     MARKET = "market"
     LIMIT = "limit"
     STOP_MARKET = "stop_market"
 
 
 class Liquidity(StrEnum):
+    __hash__ = str.__hash__  # C-level hash (hot path)
+
     MAKER = "maker"
     TAKER = "taker"
 
 
 class TradingState(StrEnum):
+    __hash__ = str.__hash__  # C-level hash (hot path)
+
     """ACTIVE trades normally, REDUCING only lets exposure shrink, HALTED sends no new order."""
 
     ACTIVE = "ACTIVE"

@@ -130,11 +130,7 @@ class SimulatedExchange:
                 )
                 return
             marketable = crosses
-        ref = (
-            last_close
-            if last_close > ZERO
-            else (copy.price or copy.trigger_price or ZERO)
-        )
+        ref = last_close if last_close > ZERO else (copy.price or copy.trigger_price or ZERO)
         asset, amount = order_reservation(inst, self.books, copy, ref)
         try:
             self.books.hold(hold_key(copy), asset, amount)
