@@ -28,12 +28,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _tiled import load_rows, tile  # noqa: E402
-
-from solbot.data.bars import BarArrays  # noqa: E402
-from solbot.data.store import write_parquet  # noqa: E402
-from solbot.runtime.backtest import BacktestConfig, run_backtest  # noqa: E402
-from solbot.strategies.donchian import DonchianBreakout  # noqa: E402
+from _tiled import load_rows, tile
+from solbot.data.bars import BarArrays
+from solbot.data.store import write_parquet
+from solbot.runtime.backtest import BacktestConfig, run_backtest
+from solbot.strategies.donchian import DonchianBreakout
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance" / "SOL_USDT-15m.json"
