@@ -1,0 +1,1 @@
+"""Market data: bar arrays, validation, importers, Parquet store, synthetic market."""
