@@ -1,7 +1,7 @@
 """The ``solbot`` command. Wires everything; configures logging once.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad arguments or configuration;
-3 bad or unusable market data.
+3 bad or unusable market data; 4 the exchange could not be reached or refused.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_DATA = 3
+EXIT_EXCHANGE = 4
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SOL-Bot trading bot.")
 data_app = typer.Typer(no_args_is_help=True, help="Market data: import, download, list.")
@@ -42,6 +43,10 @@ log = logging.getLogger("solbot")
 
 
 class UsageError(Exception):
+    pass
+
+
+class ExchangeUnavailable(Exception):
     pass
 
 
@@ -65,6 +70,8 @@ def errors() -> Iterator[None]:
         fail(EXIT_DATA, str(exc))
     except (UsageError, ValueError) as exc:
         fail(EXIT_USAGE, str(exc))
+    except ExchangeUnavailable as exc:
+        fail(EXIT_EXCHANGE, str(exc))
 
 
 def home() -> Path:
@@ -306,7 +313,7 @@ def data_download(
     """Download OHLCV through ccxt into the store, resuming after the last stored bar."""
     import ccxt
 
-    from solbot.data.download import download
+    from solbot.data.download import ccxt_exchange, download
     from solbot.data.store import OhlcvStore
 
     with errors():
@@ -314,12 +321,7 @@ def data_download(
             timeframe_ms(timeframe)
         except DataError as exc:
             raise UsageError(f"--timeframe: {exc}") from None
-        cls = getattr(ccxt, exchange, None)
-        if cls is None:
-            raise UsageError(f"unknown exchange {exchange!r}")
-        ex = cls({"enableRateLimit": True})
-        if exchange_url:
-            ex.urls["api"] = {k: exchange_url for k in ex.urls.get("api", {})} or exchange_url
+        ex = ccxt_exchange(exchange, exchange_url)
         now = int(time.time() * 1000)
         lo = parse_time(since, "--since")
         hi = parse_time(until, "--until") or now
@@ -329,8 +331,11 @@ def data_download(
         try:
             with bar:
                 n = download(ex, store, symbol, timeframe, lo, hi, now, progress=update)
+        except ccxt.BadSymbol as exc:
+            raise UsageError(f"--symbol: {exchange} has no market {symbol!r}") from exc
         except ccxt.BaseError as exc:
-            raise DataError(f"{exchange}: {type(exc).__name__}: {str(exc)[:200]}") from None
+            first = (str(exc).splitlines() or [""])[0][:200]
+            raise ExchangeUnavailable(f"{exchange}: {type(exc).__name__}: {first}") from None
         out.print(f"stored {n:,} new bars in {store.path(symbol, timeframe)}")
 
 

@@ -126,4 +126,6 @@ def load_bars(path: str | Path) -> BarArrays:
         return read_binance_kline(p)
     if suffix == ".parquet":
         return read_parquet(p)
-    raise DataError(f"{p}: unsupported format {suffix or '(none)'}; use .json, .csv, .zip or .parquet")
+    raise DataError(
+        f"{p}: unsupported format {suffix or '(none)'}; use .json, .csv, .zip or .parquet"
+    )

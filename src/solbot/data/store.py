@@ -83,8 +83,15 @@ def merge(old: BarArrays, new: BarArrays) -> BarArrays:
         return np.concatenate([getattr(old, name), getattr(new, name)])[order][keep]
 
     return BarArrays(
-        ts[keep], col("open"), col("high"), col("low"), col("close"), col("volume"),
-        old.symbol, old.timeframe, {**old.meta, **new.meta},
+        ts[keep],
+        col("open"),
+        col("high"),
+        col("low"),
+        col("close"),
+        col("volume"),
+        old.symbol,
+        old.timeframe,
+        {**old.meta, **new.meta},
     )
 
 

@@ -111,6 +111,7 @@ def synthetic_market(
     h = np.maximum.reduce([h, o, c])
     lo = np.minimum.reduce([lo, o, c])
     ts = start_ms + step * np.arange(bars, dtype=np.int64)
-    out = BarArrays(ts, o, h, lo, c, np.round(v, 2), "SOL/USDT", timeframe,
-                    {"source": f"synthetic seed={seed}"})
+    out = BarArrays(
+        ts, o, h, lo, c, np.round(v, 2), "SOL/USDT", timeframe, {"source": f"synthetic seed={seed}"}
+    )
     return out, regimes

@@ -73,9 +73,7 @@ def validate(a: BarArrays, gaps: GapPolicy = GapPolicy.WARN) -> list[str]:
         return []
     missing = sum(m for _, m in found)
     i, m = found[0]
-    msg = (
-        f"{len(found)} gap(s), {missing} missing bar(s); first after {_at(a, i)}: {m} bar(s)"
-    )
+    msg = f"{len(found)} gap(s), {missing} missing bar(s); first after {_at(a, i)}: {m} bar(s)"
     if gaps is GapPolicy.ERROR:
         raise DataError(msg)
     return [msg] if gaps is GapPolicy.WARN else []
