@@ -245,7 +245,7 @@ def run_backtest_command(
 def demo(
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/demo"),
     bars: Annotated[int, typer.Option(help="synthetic 1h bars")] = 8760,
-    seed: Annotated[int, typer.Option()] = 7,
+    seed: Annotated[int, typer.Option()] = 8,
 ) -> None:
     """Backtest Donchian on the built-in synthetic market and write the report."""
     from solbot.data.store import write_parquet
