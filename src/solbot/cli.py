@@ -373,3 +373,8 @@ def main() -> None:
         err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False)
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+from solbot import cli_bot  # noqa: E402  (registers run, kill, status, account, notify)
+
+del cli_bot

@@ -51,6 +51,7 @@ class Engine:
         clock: Clock,
         risk: RiskEngine | None = None,
         id_prefix: str = "sb",
+        first_seq: int = 1,
     ) -> None:
         self.strategy = strategy
         self.portfolio = portfolio
@@ -61,7 +62,7 @@ class Engine:
         self.last_bar: Bar | None = None
         self.listeners: list[Listener] = []
         self._queue: deque[Event] = deque()
-        self._seq = count(1)
+        self._seq = count(first_seq)
         self._prefix = id_prefix
         self._brackets: dict[OrderId, SubmitBracket] = {}
         self._draining = False

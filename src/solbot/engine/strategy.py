@@ -35,6 +35,10 @@ class StrategyContext:
         return self._engine.portfolio.position.qty
 
     @property
+    def position_avg_price(self) -> Decimal:
+        return self._engine.portfolio.position.avg_price
+
+    @property
     def trading_state(self) -> TradingState:
         return self._engine.risk.state
 

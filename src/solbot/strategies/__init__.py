@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from solbot.engine.strategy import Strategy
 from solbot.strategies.donchian import DonchianBreakout
+from solbot.strategies.ladder import Ladder
 
 REGISTRY: dict[str, type[Strategy]] = {
     DonchianBreakout.name: DonchianBreakout,
+    Ladder.name: Ladder,
 }
 
 

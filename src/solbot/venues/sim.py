@@ -76,6 +76,7 @@ class SimulatedExchange:
         instrument: Instrument,
         balances: dict[str, Decimal],
         config: SimConfig | None = None,
+        id_prefix: str = "",
     ) -> None:
         self.instrument = instrument
         self.config = config or SimConfig()
@@ -89,6 +90,7 @@ class SimulatedExchange:
         self._working: dict[OrderId, _Working] = {}
         self._sink: EventSink | None = None
         self._trade_seq = count(1)
+        self._prefix = id_prefix  # keeps trade ids unique across restarts of a paper venue
         self._venue_seq = count(1)
         self._last_close_f = 0.0  # converted to Decimal only when an order arrives
         self._ts = 0
@@ -139,7 +141,7 @@ class SimulatedExchange:
             return
         leaves = copy.quantity if copy.quote_quantity is None else ZERO
         self._working[order.order_id] = _Working(copy, leaves, marketable)
-        self._emit(OrderAccepted(order.order_id, ts, f"SIM-{next(self._venue_seq)}"))
+        self._emit(OrderAccepted(order.order_id, ts, f"{self._prefix}SIM-{next(self._venue_seq)}"))
 
     def cancel(self, order_id: OrderId) -> None:
         if order_id in self._working:
@@ -234,7 +236,7 @@ class SimulatedExchange:
         fee = inst.fee(qty * price, rate)
         fill = Fill(
             order_id=o.order_id,
-            trade_id=TradeId(f"T{next(self._trade_seq)}"),
+            trade_id=TradeId(f"{self._prefix}T{next(self._trade_seq)}"),
             symbol=inst.symbol,
             side=o.side,
             quantity=qty,

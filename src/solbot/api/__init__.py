@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI) and Prometheus metrics of the running bot."""

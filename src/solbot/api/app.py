@@ -1,0 +1,286 @@
+"""The HTTP API. Routes are thin: they read the service and shape typed answers.
+
+Control routes (kill, pause, resume) need ``Authorization: Bearer <SOLBOT_API_TOKEN>``,
+compared in constant time; without a configured token they are disabled (403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import socket
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from solbot import __version__
+from solbot.domain.messages import ms_to_datetime
+from solbot.persistence.store import row_dict
+
+if TYPE_CHECKING:
+    from solbot.runtime.service import BotService
+
+
+class KillSwitch(BaseModel):
+    engaged: bool
+    flag: str
+    reason: str | None = None
+
+
+class Status(BaseModel):
+    status: str
+    problems: list[str]
+    mode: str
+    market: str
+    symbol: str
+    version: str
+    uptime_seconds: float
+    started_at: datetime
+    last_market_data_time: datetime | None
+    bars_processed: int
+    trading_state: str
+    trading_state_reason: str
+    paused: bool
+    kill_switch: KillSwitch
+
+
+class Position(BaseModel):
+    symbol: str
+    qty: str
+    avgPrice: str  # noqa: N815  (the runbook's camelCase API)
+    unrealisedPnL: str  # noqa: N815
+    realisedPnL: str  # noqa: N815
+
+
+class Account(BaseModel):
+    asset: str
+    balance: str
+    balances: dict[str, dict[str, str]]
+    equity: str
+    dailyPnL: str  # noqa: N815
+    totalPnL: str  # noqa: N815
+    fees: str
+    positions: list[Position]
+
+
+class KillRequest(BaseModel):
+    reason: str = Field("kill requested through the API", max_length=500)
+
+
+def create_app(service: BotService) -> FastAPI:
+    s = service
+    app = FastAPI(
+        title="SOL-Bot", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
+    )
+
+    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+        token = s.settings.api_token
+        if token is None:
+            raise HTTPException(403, "control API disabled: set SOLBOT_API_TOKEN")
+        scheme, _, given = (authorization or "").partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            given.encode(), token.get_secret_value().encode()
+        )
+        if not ok:
+            raise HTTPException(
+                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    def known(symbol: str) -> str:
+        wanted = symbol.replace("-", "/").replace("_", "/").upper()
+        if (
+            wanted != s.settings.symbol.upper()
+            and symbol.upper() != s.settings.symbol.replace("/", "").upper()
+        ):
+            raise HTTPException(404, f"unknown symbol {symbol!r}")
+        return s.settings.symbol
+
+    @app.get("/api/status", response_model=Status, responses={503: {"model": Status}})
+    def status() -> Any:
+        healthy, problems = s.health()
+        body = Status(
+            status="ok" if healthy else "unhealthy",
+            problems=problems,
+            mode="paper",
+            market=s.settings.market.value,
+            symbol=s.settings.symbol,
+            version=__version__,
+            uptime_seconds=round(s.uptime, 3),
+            started_at=s.started_at,
+            last_market_data_time=ms_to_datetime(s.last_bar.ts) if s.last_bar else None,
+            bars_processed=s.bars_seen,
+            trading_state=s.engine.risk.state.value,
+            trading_state_reason=s.engine.risk.reason,
+            paused=s.paused,
+            kill_switch=KillSwitch(
+                engaged=s.kill_reason is not None or s.settings.kill_flag.exists(),
+                flag=str(s.settings.kill_flag),
+                reason=s.kill_reason,
+            ),
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
+
+    @app.get("/api/account", response_model=Account)
+    def account() -> Account:
+        pf = s.engine.portfolio
+        inst = s.instrument
+        mark = s.mark()
+        pos = pf.position
+        return Account(
+            asset=inst.quote,
+            balance=_dec(pf.ledger.total(inst.quote)),
+            balances={
+                a: {"free": _dec(f), "locked": _dec(lk)}
+                for a, (f, lk) in pf.ledger.snapshot().items()
+            },
+            equity=_dec(s.equity()),
+            dailyPnL=_dec(s.daily_pnl()),
+            totalPnL=_dec(s.total_pnl()),
+            fees=_dec(pos.fees),
+            positions=[
+                Position(
+                    symbol=pos.symbol,
+                    qty=_dec(pos.qty),
+                    avgPrice=_dec(inst.money(pos.avg_price)),
+                    unrealisedPnL=_dec(inst.money(pos.unrealised_pnl(mark))),
+                    realisedPnL=_dec(inst.money(pos.realised_pnl)),
+                )
+            ]
+            if not pos.is_flat
+            else [],
+        )
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(s.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/api/orders")
+    def orders(open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        rows = s.store.orders(limit=min(max(limit, 1), 1000), open_only=open_only)
+        return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
+
+    @app.get("/api/trades")
+    def trades(limit: int = 100) -> list[dict[str, Any]]:
+        rows = s.store.fills(limit=min(max(limit, 1), 1000))
+        return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
+
+    @app.get("/api/market/{symbol}")
+    def market(symbol: str, limit: int = 200) -> dict[str, Any]:
+        sym = known(symbol)
+        bars = list(s.recent_bars)[-min(max(limit, 1), len(s.recent_bars) or 1) :]
+        return {
+            "symbol": sym,
+            "timeframe": s.settings.timeframe,
+            "last": s.last_bar._asdict() if s.last_bar else None,
+            "bars": [list(b) for b in bars],
+        }
+
+    @app.get("/api/analysis/{symbol}")
+    def analysis(symbol: str) -> dict[str, Any]:
+        return {"symbol": known(symbol), **s.analysis()}
+
+    @app.get("/api/strategy/{symbol}")
+    def strategy(symbol: str) -> dict[str, Any]:
+        known(symbol)
+        st = s.engine.strategy
+        params = {
+            k: _json(v)
+            for k, v in vars(st).items()
+            if not k.startswith("_") and isinstance(v, int | float | str | bool)
+        }
+        return {
+            "symbol": s.settings.symbol,
+            "strategy": st.name,
+            "params": params,
+            "trading_state": s.engine.risk.state.value,
+            "paused": s.paused,
+            "position": str(s.engine.portfolio.position.qty),
+            "open_orders": [o.order_id for o in s.engine.portfolio.open_orders()],
+        }
+
+    @app.post("/api/kill", status_code=202, dependencies=[Depends(authorised)])
+    def kill(req: KillRequest | None = None) -> dict[str, str]:
+        reason = (req.reason if req else None) or "kill requested through the API"
+        s.settings.kill_flag.parent.mkdir(parents=True, exist_ok=True)
+        s.settings.kill_flag.write_text(reason + "\n")  # a restart must refuse, as with the flag
+        s.kill(reason)
+        return {"status": "kill switch engaged", "reason": reason}
+
+    @app.post("/api/pause", dependencies=[Depends(authorised)])
+    def pause() -> dict[str, bool]:
+        s.pause()
+        return {"paused": True}
+
+    @app.post("/api/resume", dependencies=[Depends(authorised)])
+    def resume() -> dict[str, bool]:
+        s.resume()
+        return {"paused": False}
+
+    return app
+
+
+def _dec(v: Decimal) -> str:
+    """Decimals as plain strings: "0" rather than "0E-8"."""
+    return "0" if v == 0 else format(v, "f")
+
+
+def _json(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, Decimal):
+        return _dec(v)
+    return str(v)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside our loop: the service owns SIGTERM/SIGINT, not uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(service: BotService) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    cfg = uvicorn.Config(
+        create_app(service),
+        host=service.settings.host,
+        port=service.settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = _Server(cfg)
+    family = socket.AF_INET6 if ":" in service.settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((service.settings.host, service.settings.port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            f"cannot listen on {service.settings.host}:{service.settings.port}: {exc.strerror}"
+        ) from None
+    sock.set_inheritable(False)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+    for _ in range(500):  # bounded: 5 s
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if task.done():
+        problem = task.exception()
+        raise OSError(
+            f"HTTP server on {service.settings.host}:{service.settings.port} "
+            f"stopped at start ({problem or 'exited'})"
+        )
+    return server, task

@@ -1,0 +1,141 @@
+"""Prometheus metrics in base units. The four runbook names are exact:
+solbot_account_balance, solbot_daily_pnl, solbot_orders_total, solbot_uptime_seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from solbot.domain.messages import Event, OrderRejected, OrderSubmitted
+from solbot.domain.orders import Order
+from solbot.domain.values import TradingState
+
+if TYPE_CHECKING:
+    from solbot.runtime.service import BotService
+
+STATE_VALUE = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+class _Live(Collector):
+    """Values read from the service at scrape time (always current, nothing to update)."""
+
+    def __init__(self, service: BotService) -> None:
+        self.s = service
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        s = self.s
+        inst = s.instrument
+        led = s.engine.portfolio.ledger
+
+        def g(name: str, doc: str, value: float, unit: str = "") -> GaugeMetricFamily:
+            fam = GaugeMetricFamily(name, doc, unit=unit)
+            fam.add_metric([], value)
+            return fam
+
+        bal = GaugeMetricFamily(
+            "solbot_account_balance", "Quote balance (free + locked)", labels=["asset"]
+        )
+        bal.add_metric([inst.quote], float(led.total(inst.quote)))
+        yield bal
+        yield g(
+            "solbot_daily_pnl",
+            "PnL since the start of the trading day (quote)",
+            float(s.daily_pnl()),
+        )
+        yield g("solbot_uptime_seconds", "Seconds since the service started", s.uptime)
+        yield g("solbot_equity", "Account equity marked to market (quote)", float(s.equity()))
+        yield g("solbot_total_pnl", "Equity minus initial capital (quote)", float(s.total_pnl()))
+        yield g(
+            "solbot_position_size", "Position in base units", float(s.engine.portfolio.position.qty)
+        )
+        yield g(
+            "solbot_trading_state",
+            "0 ACTIVE, 1 REDUCING, 2 HALTED",
+            STATE_VALUE[s.engine.risk.state],
+        )
+        yield g("solbot_paused", "1 when paused by an operator", 1.0 if s.paused else 0.0)
+        yield g(
+            "solbot_open_orders",
+            "Orders resting at the venue",
+            float(s.engine.portfolio.open_order_count()),
+        )
+        ts = s.last_bar.ts / 1000 if s.last_bar is not None else 0.0
+        yield g(
+            "solbot_last_market_data_timestamp_seconds",
+            "Open time of the last bar processed (epoch seconds)",
+            ts,
+        )
+        age = time.monotonic() - s.last_bar_wall if s.last_bar_wall is not None else -1.0
+        yield g("solbot_market_data_age_seconds", "Wall seconds since the last bar arrived", age)
+        healthy, _ = s.health()
+        yield g("solbot_healthy", "1 when /api/status answers 200", 1.0 if healthy else 0.0)
+
+
+class Metrics:
+    def __init__(self, service: BotService) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        r.register(_Live(service))
+        self.orders = Counter(
+            "solbot_orders", "Orders sent to the venue", ["side", "type"], registry=r
+        )
+        self.fills = Counter("solbot_fills", "Fills received", ["side"], registry=r)
+        self.denied = Counter(
+            "solbot_orders_denied", "Orders refused by pre-trade risk", registry=r
+        )
+        self.venue_errors = Counter(
+            "solbot_venue_errors", "Venue/exchange errors and rejects", ["kind"], registry=r
+        )
+        self.kill_engaged = Gauge(
+            "solbot_kill_switch_engaged", "1 once the kill switch fired", registry=r
+        )
+        self.roundtrip = Histogram(
+            "solbot_order_roundtrip_seconds",
+            "Order submitted -> filled (wall time)",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30, 120, 600),
+            registry=r,
+        )
+        self.loop_lag_gauge = Gauge(
+            "solbot_event_loop_lag_seconds", "How late a 100 ms timer fired", registry=r
+        )
+        self.bar_latency = Histogram(
+            "solbot_bar_processing_seconds",
+            "Bar in -> engine done (incl. persistence)",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1),
+            registry=r,
+        )
+
+    def on_event(self, event: Event, order: Order) -> None:
+        if isinstance(event, OrderSubmitted):
+            self.orders.labels(order.side.value, order.type.value).inc()
+        elif isinstance(event, OrderRejected):
+            self.venue_errors.labels("rejected").inc()
+        elif type(event).__name__ == "OrderDenied":
+            self.denied.inc()
+        elif type(event).__name__ == "OrderFilled":
+            self.fills.labels(order.side.value).inc()
+
+    async def loop_lag(self, period: float = 0.1) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(period)
+            self.loop_lag_gauge.set(max(0.0, time.perf_counter() - t0 - period))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,229 @@
+"""``solbot run | kill | status | account | notify`` — the bot service's commands.
+
+Exit codes beyond the common ones (see ``solbot.cli``): 10 the kill switch is engaged
+(``run`` stopped by it or refused to start; systemd must not restart), 5 ``status`` found
+the bot unhealthy (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.table import Table
+
+from solbot.cli import (
+    EXIT_EXCHANGE,
+    UsageError,
+    app,
+    err,
+    errors,
+    fail,
+    out,
+)
+from solbot.runtime.config import ConfigError, Settings, load_settings
+from solbot.runtime.service import EXIT_KILLED
+
+EXIT_UNHEALTHY = 5
+
+notify_app = typer.Typer(no_args_is_help=True, help="Discord notifications.")
+app.add_typer(notify_app, name="notify")
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="SOLBOT_HOME (default: cwd)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
+
+
+def settings_or_exit(home: Path | None, config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(home, config, overrides)
+    except ConfigError as exc:
+        fail(2, str(exc))
+        raise AssertionError from exc  # unreachable: fail() exits
+
+
+@app.command()
+def run(
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 3001)")] = None,
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    replay: Annotated[Path | None, typer.Option(help="replay this data file")] = None,
+    speed: Annotated[float | None, typer.Option(help="bars per second (paper)")] = None,
+    exchange: Annotated[
+        str | None,
+        typer.Option(help="live market data from this ccxt exchange (fills stay simulated)"),
+    ] = None,
+    exchange_url: Annotated[str | None, typer.Option(help="REST base URL override")] = None,
+    symbol: Annotated[str | None, typer.Option()] = None,
+    timeframe: Annotated[str | None, typer.Option()] = None,
+    strategy: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Run the bot: paper trading on the synthetic market unless told otherwise."""
+    from solbot.ops import logs
+    from solbot.runtime.service import BotService, KillSwitchEngaged
+
+    market = "replay" if replay else "exchange" if exchange else None
+    s = settings_or_exit(
+        home,
+        config,
+        port=port,
+        host=host,
+        replay_file=replay,
+        speed=speed,
+        exchange=exchange,
+        exchange_url=exchange_url,
+        symbol=symbol,
+        timeframe=timeframe,
+        strategy=strategy,
+        market=market,
+    )
+    if s.kill_flag.exists():
+        fail(
+            EXIT_KILLED,
+            f"kill switch flag {s.kill_flag} exists; not trading "
+            f"(clear it with: solbot kill --clear)",
+        )
+    logs.configure(s.logs_dir, s.log_level, s.secrets())
+    with errors():
+        service = BotService(s)
+        try:
+            code = asyncio.run(service.run())
+        except KillSwitchEngaged as exc:
+            fail(EXIT_KILLED, str(exc))
+        except OSError as exc:
+            raise UsageError(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def kill(
+    home: HomeOpt = None,
+    reason: Annotated[
+        str, typer.Option(help="why (shown in alerts and the audit log)")
+    ] = "operator: solbot kill",
+    clear: Annotated[bool, typer.Option("--clear", help="remove the flag")] = False,
+) -> None:
+    """Engage the kill switch (create <home>/data/kill-switch.flag), or clear it."""
+    root = (home or Path(os.environ.get("SOLBOT_HOME") or ".")).resolve()
+    flag = root / "data" / "kill-switch.flag"
+    if clear:
+        if flag.exists():
+            flag.unlink()
+            out.print(f"kill switch cleared: {flag} removed")
+        else:
+            out.print(f"kill switch was not engaged ({flag} absent)")
+        return
+    flag.parent.mkdir(parents=True, exist_ok=True)
+    tmp = flag.with_suffix(".tmp")
+    tmp.write_text(reason.replace("\n", " ") + "\n")
+    tmp.replace(flag)  # appears atomically, with its reason already inside
+    out.print(f"kill switch engaged: {flag}")
+
+
+def _get(url: str, path: str) -> httpx.Response:
+    try:
+        return httpx.get(url.rstrip("/") + path, timeout=5.0)
+    except httpx.HTTPError as exc:
+        fail(EXIT_EXCHANGE, f"bot API not reachable at {url}: {type(exc).__name__}")
+        raise AssertionError from exc
+
+
+def _url(url: str | None, home: Path | None) -> str:
+    if url:
+        return url
+    s = settings_or_exit(home, None)
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+    return f"http://{host}:{s.port}"
+
+
+UrlOpt = Annotated[str | None, typer.Option("--url", help="API base URL")]
+
+
+@app.command()
+def status(
+    url: UrlOpt = None,
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show /api/status for a person. Exit 5 when the bot reports itself unhealthy."""
+    r = _get(_url(url, home), "/api/status")
+    body = r.json()
+    if as_json:
+        out.print_json(json.dumps(body))
+    else:
+        t = Table(show_header=False)
+        for key in (
+            "status",
+            "problems",
+            "mode",
+            "market",
+            "symbol",
+            "version",
+            "uptime_seconds",
+            "last_market_data_time",
+            "bars_processed",
+            "trading_state",
+            "trading_state_reason",
+            "paused",
+            "kill_switch",
+        ):
+            t.add_row(key.replace("_", " "), str(body.get(key)))
+        out.print(t)
+    if r.status_code == 503:
+        raise typer.Exit(EXIT_UNHEALTHY)
+    if r.status_code != 200:
+        fail(EXIT_EXCHANGE, f"unexpected HTTP {r.status_code} from /api/status")
+
+
+@app.command()
+def account(
+    url: UrlOpt = None,
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show /api/account for a person."""
+    r = _get(_url(url, home), "/api/account")
+    if r.status_code != 200:
+        fail(EXIT_EXCHANGE, f"unexpected HTTP {r.status_code} from /api/account")
+    body = r.json()
+    if as_json:
+        out.print_json(json.dumps(body))
+        return
+    t = Table(show_header=False)
+    for key in ("balance", "equity", "dailyPnL", "totalPnL", "fees"):
+        t.add_row(key, f"{body[key]} {body['asset']}")
+    for asset, b in body["balances"].items():
+        t.add_row(f"balance {asset}", f"free {b['free']} / locked {b['locked']}")
+    for p in body["positions"]:
+        t.add_row(
+            f"position {p['symbol']}",
+            f"{p['qty']} @ {p['avgPrice']} (unrealised {p['unrealisedPnL']})",
+        )
+    out.print(t)
+
+
+@notify_app.command("test")
+def notify_test(home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    """Send a P3 test message to the configured Discord webhook."""
+    from solbot.ops.notify import send_once
+
+    s = settings_or_exit(home, config)
+    if s.discord_webhook_url is None:
+        fail(2, "config: discord_webhook_url: not set (SOLBOT_DISCORD_WEBHOOK_URL)")
+        return
+    ok = asyncio.run(
+        send_once(
+            s.discord_webhook_url, "P3", "Test notification", f"solbot notify test from {s.home}"
+        )
+    )
+    if not ok:
+        fail(EXIT_EXCHANGE, "Discord did not accept the test message")
+    out.print("test notification delivered")
+
+
+__all__ = ["account", "err", "kill", "run", "status"]

@@ -1,0 +1,1 @@
+"""Operations helpers: kill switch, sd_notify, logging, notifications."""

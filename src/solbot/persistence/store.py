@@ -1,0 +1,262 @@
+"""The store: durable orders, fills, balances, positions, daily PnL, audit log and state.
+
+Every write is its own transaction, committed before the call returns, so what the engine
+was told is on disk before the next step (SQLite: WAL, synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from solbot.domain.ledger import Ledger
+from solbot.domain.messages import Event, OrderFilled
+from solbot.domain.orders import Order, OrderStatus
+from solbot.domain.positions import Position
+from solbot.domain.values import ZERO
+from solbot.persistence.models import (
+    AuditRow,
+    BalanceRow,
+    DailyPnlRow,
+    FillRow,
+    KvRow,
+    OrderRow,
+    PositionRow,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+@dataclass(slots=True)
+class Restored:
+    balances: dict[str, tuple[Decimal, Decimal]]
+    position: PositionRow | None
+    open_orders: list[OrderRow]
+    kv: dict[str, str]
+    days: dict[str, DailyPnlRow] = field(default_factory=dict)
+    max_order_seq: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.balances
+
+
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _: ConnectionPoolEntry) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        eng = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(eng, "connect", _sqlite_pragmas)
+        return eng
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        return self._session()
+
+    # ---------------------------------------------------------------- writes
+    def record(
+        self,
+        event: Event,
+        order: Order,
+        ledger: Ledger,
+        position: Position,
+        realised: Decimal = ZERO,
+    ) -> None:
+        """One engine event: the order row, any fill with balances and position, the audit."""
+        ts = event.ts
+        with self.session() as s, s.begin():
+            s.merge(_order_row(order, ts))
+            detail: dict[str, Any] = {"status": order.status.value}
+            if isinstance(event, OrderFilled):
+                f = event.fill
+                s.add(
+                    FillRow(
+                        trade_id=f.trade_id,
+                        order_id=f.order_id,
+                        symbol=f.symbol,
+                        side=f.side.value,
+                        quantity=f.quantity,
+                        price=f.price,
+                        fee=f.fee,
+                        fee_asset=f.fee_asset,
+                        liquidity=f.liquidity.value,
+                        realised_pnl=realised,
+                        ts=f.ts,
+                    )
+                )
+                self._write_books(s, ledger, position, ts)
+                detail.update(
+                    trade_id=f.trade_id, qty=str(f.quantity), price=str(f.price), fee=str(f.fee)
+                )
+            reason = getattr(event, "reason", "")
+            if reason:
+                detail["reason"] = reason
+            s.add(
+                AuditRow(
+                    at=datetime.now(UTC),
+                    kind=type(event).__name__,
+                    order_id=order.order_id,
+                    detail=json.dumps(detail),
+                )
+            )
+
+    def write_books(self, ledger: Ledger, position: Position, ts: int) -> None:
+        with self.session() as s, s.begin():
+            self._write_books(s, ledger, position, ts)
+
+    def _write_books(self, s: Session, ledger: Ledger, position: Position, ts: int) -> None:
+        for asset, (free, locked) in ledger.snapshot().items():
+            s.merge(BalanceRow(asset=asset, free=free, locked=locked, updated_ts=ts))
+        s.merge(
+            PositionRow(
+                symbol=position.symbol,
+                qty=position.qty,
+                avg_price=position.avg_price,
+                realised_pnl=position.realised_pnl,
+                fees=position.fees,
+            )
+        )
+
+    def audit(self, kind: str, detail: dict[str, Any], order_id: str | None = None) -> None:
+        with self.session() as s, s.begin():
+            s.add(
+                AuditRow(
+                    at=datetime.now(UTC),
+                    kind=kind,
+                    order_id=order_id,
+                    detail=json.dumps(detail, default=str),
+                )
+            )
+
+    def put(self, **values: str) -> None:
+        with self.session() as s, s.begin():
+            for k, v in values.items():
+                s.merge(KvRow(key=k, value=v))
+
+    def save_day(self, day: str, start_equity: Decimal, last_equity: Decimal, halted: bool) -> None:
+        with self.session() as s, s.begin():
+            s.merge(
+                DailyPnlRow(
+                    day=day, start_equity=start_equity, last_equity=last_equity, halted=halted
+                )
+            )
+
+    def bar_done(
+        self,
+        bar: tuple[Any, ...],
+        day: str,
+        start_equity: Decimal,
+        last_equity: Decimal,
+        halted: bool,
+    ) -> None:
+        """Per-bar checkpoint: the last bar and today's PnL, in one transaction."""
+        with self.session() as s, s.begin():
+            s.merge(KvRow(key="last_bar_ts", value=str(bar[0])))
+            s.merge(KvRow(key="last_bar", value=json.dumps(list(bar))))
+            s.merge(
+                DailyPnlRow(
+                    day=day, start_equity=start_equity, last_equity=last_equity, halted=halted
+                )
+            )
+
+    # ---------------------------------------------------------------- reads
+    def restore(self, symbol: str) -> Restored:
+        with self.session() as s:
+            balances = {r.asset: (r.free, r.locked) for r in s.scalars(select(BalanceRow))}
+            position = s.get(PositionRow, symbol)
+            open_states = [st.value for st in OrderStatus if st.is_open]
+            open_orders = list(
+                s.scalars(
+                    select(OrderRow)
+                    .where(OrderRow.status.in_(open_states))
+                    .order_by(OrderRow.created_ts)
+                )
+            )
+            kv = {r.key: r.value for r in s.scalars(select(KvRow))}
+            days = {r.day: r for r in s.scalars(select(DailyPnlRow))}
+            ids = s.scalars(select(OrderRow.order_id)).all()
+        seq = max(
+            (int(i.rsplit("-", 1)[-1]) for i in ids if i.rsplit("-", 1)[-1].isdigit()), default=0
+        )
+        return Restored(balances, position, open_orders, kv, days, seq)
+
+    def orders(self, limit: int = 100, open_only: bool = False) -> list[OrderRow]:
+        with self.session() as s:
+            q = select(OrderRow).order_by(OrderRow.created_ts.desc(), OrderRow.order_id.desc())
+            if open_only:
+                q = q.where(OrderRow.status.in_([st.value for st in OrderStatus if st.is_open]))
+            return list(s.scalars(q.limit(limit)))
+
+    def fills(self, limit: int = 100) -> list[FillRow]:
+        with self.session() as s:
+            return list(s.scalars(select(FillRow).order_by(FillRow.ts.desc()).limit(limit)))
+
+    def count(self, model: type[Any]) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _order_row(o: Order, ts: int) -> OrderRow:
+    return OrderRow(
+        order_id=o.order_id,
+        symbol=o.symbol,
+        side=o.side.value,
+        type=o.type.value,
+        quantity=o.quantity,
+        quote_quantity=o.quote_quantity,
+        price=o.price,
+        trigger_price=o.trigger_price,
+        post_only=o.post_only,
+        reduce_only=o.reduce_only,
+        tag=o.tag,
+        oco_group=o.oco_group,
+        status=o.status.value,
+        filled_qty=o.filled_qty,
+        fees=o.fees,
+        venue_order_id=o.venue_order_id,
+        reason=o.reason,
+        created_ts=o.created_ts,
+        updated_ts=ts,
+    )
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """Column name -> value for one mapped row."""
+    return {col.key: getattr(row, col.key) for col in row.__table__.columns}

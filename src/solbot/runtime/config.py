@@ -1,0 +1,230 @@
+"""Service configuration: environment (SOLBOT_*), ``<home>/.env`` and an optional TOML file.
+
+Validated in two passes: the shape of each value (types, ranges), then the combination
+(e.g. a replay needs a file; a non-loopback address needs an API token). Unknown keys are
+rejected. ``load_settings`` turns any failure into ``ConfigError`` with one line naming the
+key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "staging": {"port": 3000, "home": "/opt/solbot"},
+    "production": {"port": 3001, "home": "/opt/solbot-prod"},
+}
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message is one line naming the key."""
+
+
+class MarketSource(StrEnum):
+    SYNTHETIC = "synthetic"
+    REPLAY = "replay"
+    EXCHANGE = "exchange"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SOLBOT_", extra="forbid", frozen=True, case_sensitive=False
+    )
+
+    home: Path = Path(".")
+    profile: Literal["staging", "production", "dev"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(3001, ge=1, le=65535)
+    api_token: SecretStr | None = None
+
+    market: MarketSource = MarketSource.SYNTHETIC
+    replay_file: Path | None = None
+    speed: float = Field(4.0, gt=0, le=100_000, description="bars per second (paper)")
+    seed: int = 8
+    exchange: str | None = None
+    exchange_url: str | None = None
+    symbol: str = "SOL/USDT"
+    timeframe: str = "1h"
+
+    strategy: str = "donchian"
+    initial_cash: Decimal = Field(Decimal("10000"), gt=0)
+    fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
+    slippage: Decimal = Field(Decimal("0.0005"), ge=0, lt=1)
+    max_order_value: Decimal | None = Field(None, gt=0)
+
+    cancel_on_stop: bool = True
+    flatten_on_kill: bool = False
+    daily_loss_limit: Decimal = Field(Decimal("0.05"), gt=0, lt=1)
+    timezone: str = "UTC"
+    stale_after_bars: float = Field(3.0, gt=0)
+
+    database_url: str | None = None
+    discord_webhook_url: SecretStr | None = None
+    notify_fills: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings layers profile < file < .env < environment < command line itself
+        # (it needs SOLBOT_HOME before it can find .env), so only init values are read here.
+        return (init_settings,)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("timeframe")
+    @classmethod
+    def _tf(cls, v: str) -> str:
+        from solbot.data.bars import DataError, timeframe_ms
+
+        try:
+            timeframe_ms(v)
+        except DataError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    # ---- second pass: combinations ----------------------------------------------------
+    @model_validator(mode="after")
+    def _cross(self) -> Settings:
+        if self.market is MarketSource.REPLAY and self.replay_file is None:
+            raise ValueError("replay_file: required when market = replay")
+        if self.market is MarketSource.EXCHANGE and not self.exchange:
+            raise ValueError("exchange: required when market = exchange")
+        if not is_loopback(self.host) and self.api_token is None:
+            raise ValueError(f"api_token: required to listen on non-loopback address {self.host!r}")
+        if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
+            raise ValueError("api_token: must be at least 16 characters")
+        return self
+
+    # ---- derived paths -----------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def kill_flag(self) -> Path:
+        return self.data_dir / "kill-switch.flag"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'solbot.sqlite'}"
+
+    def secrets(self) -> list[str]:
+        out = []
+        for s in (self.api_token, self.discord_webhook_url):
+            if s is not None and s.get_secret_value():
+                out.append(s.get_secret_value())
+        if self.database_url and "@" in self.database_url:
+            userinfo = self.database_url.split("://", 1)[-1].split("@", 1)[0]
+            if ":" in userinfo:
+                out.append(userinfo.split(":", 1)[1])
+        return out
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines; ``#`` comments; optional quotes. Only SOLBOT_* keys are used."""
+    out: dict[str, str] = {}
+    if not path.exists():
+        return out
+    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{lineno}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
+
+
+def load_settings(
+    home: Path | None = None,
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Precedence: overrides (command line) > environment > .env > config file > profile."""
+    env = dict(os.environ if environ is None else environ)
+    home = home or Path(env.get("SOLBOT_HOME") or ".")
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values.update(tomllib.loads(config_file.read_text()))
+        except OSError as exc:
+            raise ConfigError(f"config file {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file}: {exc}") from None
+    dotenv = read_env_file(home / ".env")
+    layered = {**dotenv, **env}
+    for key, value in layered.items():
+        if key.upper().startswith("SOLBOT_") and key.upper() != "SOLBOT_HOME":
+            values[key[7:].lower()] = value
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    profile = str(values.get("profile", "dev"))
+    for key, value in PROFILES.get(profile, {}).items():
+        if key == "home" and (home != Path(".") or "SOLBOT_HOME" in env):
+            continue
+        values.setdefault(key, value)
+    values.setdefault("home", home)
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    return settings.model_copy(update={"home": Path(settings.home).resolve()})
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not loc and ":" in msg:  # cross-field errors name their key themselves
+        return f"config: {msg}"
+    if err["type"] == "extra_forbidden":
+        return f"config: unknown key {loc!r}"
+    return f"config: {loc}: {msg}" if loc else f"config: {msg}"

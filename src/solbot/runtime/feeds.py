@@ -1,0 +1,119 @@
+"""Market data feeds for the running bot: each yields closed bars after a given time.
+
+* ``SyntheticFeed`` — the built-in deterministic market, paced at ``speed`` bars/second.
+* ``ReplayFeed`` — a data file (any supported format) replayed at ``speed`` bars/second.
+* ``CcxtFeed`` — live closed bars from an exchange through ccxt (polling ``fetch_ohlcv``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from solbot.data.bars import BarArrays, timeframe_ms
+from solbot.data.synthetic import synthetic_market
+from solbot.domain.messages import Bar
+
+log = logging.getLogger(__name__)
+
+
+class BarFeed(Protocol):
+    def bars(self, after_ts: int | None) -> AsyncIterator[Bar]: ...
+
+
+class _Paced:
+    def __init__(self, speed: float) -> None:
+        self.interval = 1.0 / speed
+        self._next = time.monotonic()
+
+    async def wait(self) -> None:
+        self._next += self.interval
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            self._next = time.monotonic()  # never burst to catch up
+            await asyncio.sleep(0)
+
+
+class SyntheticFeed:
+    """Endless synthetic market: blocks of bars, each seeded from (seed, block) and starting
+    at the previous block's last close, so any point can be regenerated after a restart."""
+
+    BLOCK = 5000
+
+    def __init__(self, seed: int, timeframe: str, speed: float) -> None:
+        self.seed, self.timeframe, self.speed = seed, timeframe, speed
+        self.step = timeframe_ms(timeframe)
+
+    def block(self, k: int, start_price: float, start_ms: int) -> BarArrays:
+        bars, _ = synthetic_market(
+            bars=self.BLOCK,
+            timeframe=self.timeframe,
+            seed=self.seed * 1_000_003 + k,
+            start_price=start_price,
+            start_ms=start_ms,
+        )
+        return bars
+
+    async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
+        pace = _Paced(self.speed)
+        k, price, start = 0, 20.0, 1_640_995_200_000
+        while True:
+            block = await asyncio.to_thread(self.block, k, price, start)
+            k += 1
+            price, start = float(block.close[-1]), int(block.ts[-1]) + self.step
+            if after_ts is not None and int(block.ts[-1]) <= after_ts:
+                continue
+            for bar in block.bars():
+                if after_ts is not None and bar.ts <= after_ts:
+                    continue
+                await pace.wait()
+                yield bar
+
+
+class ReplayFeed:
+    def __init__(self, path: Path, speed: float) -> None:
+        from solbot.data.importers import load_bars
+        from solbot.data.validate import GapPolicy, validate
+
+        self.data = load_bars(path)
+        validate(self.data, GapPolicy.ALLOW)
+        self.speed = speed
+
+    async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
+        pace = _Paced(self.speed)
+        start = 0 if after_ts is None else int(np.searchsorted(self.data.ts, after_ts, "right"))
+        for bar in self.data.slice(start, len(self.data)).bars():
+            await pace.wait()
+            yield bar
+
+
+class CcxtFeed:
+    """Closed bars from an exchange; polls every ``poll`` seconds (REST)."""
+
+    def __init__(self, exchange: Any, symbol: str, timeframe: str, poll: float = 5.0) -> None:
+        self.exchange, self.symbol, self.timeframe, self.poll = exchange, symbol, timeframe, poll
+        self.step = timeframe_ms(timeframe)
+
+    async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
+        last = after_ts
+        while True:
+            now = time.time_ns() // 1_000_000
+            since = last + self.step if last is not None else now - 200 * self.step
+            rows = await asyncio.to_thread(
+                self.exchange.fetch_ohlcv, self.symbol, self.timeframe, since, 1000
+            )
+            for r in rows:
+                ts = int(r[0])
+                if ts + self.step > now or (last is not None and ts <= last):
+                    continue  # still forming, or already seen
+                last = ts
+                yield Bar(ts, float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
+            await asyncio.sleep(self.poll)

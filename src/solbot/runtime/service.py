@@ -1,0 +1,423 @@
+"""The bot as a long-running asyncio service: one event loop runs the market feed, the
+engine, the HTTP API (uvicorn as a task), the kill-switch watcher and the watchdog.
+
+Paper trading = this runner with the simulated exchange as the venue. The engine and
+strategy are the same objects a backtest uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from solbot import __version__
+from solbot.domain.instruments import Instrument
+from solbot.domain.ledger import Ledger
+from solbot.domain.messages import (
+    Bar,
+    CancelAll,
+    Event,
+    OrderFilled,
+    OrderSubmitted,
+    TradingStateChanged,
+    ms_to_datetime,
+)
+from solbot.domain.orders import OrderStatus
+from solbot.domain.values import ZERO, OrderId, TradingState
+from solbot.engine.core import Engine
+from solbot.engine.portfolio import Portfolio
+from solbot.engine.ports import SimClock
+from solbot.engine.risk import RiskEngine, RiskLimits
+from solbot.ops import logs, sdnotify
+from solbot.ops.killswitch import FlagWatcher
+from solbot.persistence.store import Restored, Store
+from solbot.runtime.backtest import instrument_for
+from solbot.runtime.config import MarketSource, Settings
+from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
+from solbot.strategies import create
+from solbot.venues.sim import SimConfig, SimulatedExchange
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_KILLED = 10  # kill switch engaged: systemd must not restart (RestartPreventExitStatus)
+
+
+class KillSwitchEngaged(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class DayBook:
+    day: str
+    start_equity: Decimal
+    halted: bool = False
+
+
+class BotService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.instrument: Instrument = instrument_for(settings.symbol)
+        self.store = Store(settings.db_url)
+        self.tz = ZoneInfo(settings.timezone)
+        self.started_monotonic = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.exit_code = EXIT_OK
+        self.stop_reason = ""
+        self.kill_reason: str | None = None
+        self.paused = False
+        self.last_bar: Bar | None = None
+        self.last_bar_wall: float | None = None
+        self.bars_seen = 0
+        self.recent_bars: deque[Bar] = deque(maxlen=1000)
+        self.day: DayBook | None = None
+        self.engine: Engine
+        self.venue: SimulatedExchange
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._submit_wall: dict[OrderId, float] = {}
+        from solbot.api.metrics import Metrics
+
+        self.metrics = Metrics(self)
+        from solbot.ops.notify import Notifier
+
+        self.notifier = Notifier(settings.discord_webhook_url, settings.secrets())
+
+    # ---------------------------------------------------------------- building
+    def build(self) -> None:
+        s = self.settings
+        self.store.migrate()
+        restored = self.store.restore(s.symbol)
+        inst = self.instrument
+        if restored.empty:
+            balances = {inst.quote: s.initial_cash, inst.base: ZERO}
+        else:  # the paper venue restarts with us: open orders died with it
+            balances = {a: free + locked for a, (free, locked) in restored.balances.items()}
+        self.venue = SimulatedExchange(
+            inst,
+            balances,
+            SimConfig(slippage=s.slippage, maker_fee=s.fee, taker_fee=s.fee),
+            id_prefix=f"P{int(time.time() * 1000)}-",
+        )
+        portfolio = Portfolio(inst, Ledger(balances), initial_quote=self._initial_quote(restored))
+        if restored.position is not None:
+            p = restored.position
+            portfolio.position.qty, portfolio.position.avg_price = p.qty, p.avg_price
+            portfolio.position.realised_pnl, portfolio.position.fees = p.realised_pnl, p.fees
+        strategy = create(s.strategy)
+        self.engine = Engine(
+            strategy,
+            portfolio,
+            self.venue,
+            SimClock(),
+            RiskEngine(RiskLimits(max_order_value=s.max_order_value)),
+            first_seq=restored.max_order_seq + 1,
+        )
+        self._cancel_stale(restored)
+        if restored.empty:
+            self.store.put(
+                initial_quote=str(s.initial_cash), started_at=self.started_at.isoformat()
+            )
+            self.store.write_books(portfolio.ledger, portfolio.position, 0)
+        self.engine.listeners.append(self._on_event)
+        self.engine.start()
+        if "last_bar" in restored.kv:  # marks equity and risk checks until the next bar
+            self.last_bar = Bar(*json.loads(restored.kv["last_bar"]))
+            self.engine.last_bar = self.last_bar
+        self._restore_day(restored)
+        self.store.audit(
+            "start",
+            {"version": __version__, "market": s.market.value, "resumed": not restored.empty},
+        )
+
+    def _initial_quote(self, restored: Restored) -> Decimal:
+        value = restored.kv.get("initial_quote")
+        return Decimal(value) if value else self.settings.initial_cash
+
+    def _cancel_stale(self, restored: Restored) -> None:
+        """Orders left open by a crash: the paper venue that held them is gone."""
+        for row in restored.open_orders:
+            row.status = OrderStatus.CANCELLED.value
+            row.reason = "paper venue restarted"
+            with self.store.session() as sess, sess.begin():
+                sess.merge(row)
+            self.store.audit("OrderCancelled", {"reason": row.reason}, order_id=row.order_id)
+
+    def _restore_day(self, restored: Restored) -> None:
+        if not restored.days:
+            return
+        day = max(restored.days)
+        row = restored.days[day]
+        self.day = DayBook(day, row.start_equity, row.halted)
+        if row.halted:
+            self.engine.set_trading_state(TradingState.HALTED, f"daily loss limit hit on {day}")
+
+    # ---------------------------------------------------------------- queries
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+    def mark(self) -> Decimal:
+        bar = self.last_bar or self.engine.last_bar
+        return self.instrument.price(bar.close) if bar is not None else ZERO
+
+    def equity(self) -> Decimal:
+        return self.instrument.money(self.engine.portfolio.equity(self.mark()))
+
+    def daily_pnl(self) -> Decimal:
+        if self.day is None:
+            return ZERO
+        return self.instrument.money(self.equity() - self.day.start_equity)
+
+    def total_pnl(self) -> Decimal:
+        return self.instrument.money(self.equity() - self.engine.portfolio.initial_quote)
+
+    def health(self) -> tuple[bool, list[str]]:
+        problems = []
+        if self.kill_reason is not None or self.settings.kill_flag.exists():
+            problems.append("kill switch engaged")
+        if self.last_bar_wall is None:
+            if self.uptime > 30:
+                problems.append("no market data yet")
+        else:
+            expected = (
+                1.0 / self.settings.speed if self.settings.market != MarketSource.EXCHANGE else 60.0
+            )
+            age = time.monotonic() - self.last_bar_wall
+            if age > max(5.0, expected * self.settings.stale_after_bars):
+                problems.append(f"market data stale ({age:.0f} s)")
+        if self._stopping:
+            problems.append("stopping")
+        return not problems, problems
+
+    # ---------------------------------------------------------------- events
+    def _on_event(self, event: Event | TradingStateChanged) -> None:
+        if isinstance(event, TradingStateChanged):
+            self.store.audit("TradingStateChanged", {"state": event.state, "reason": event.reason})
+            return
+        pf = self.engine.portfolio
+        order = pf.orders[event.order_id]
+        realised = pf.fills[-1].realised_pnl if isinstance(event, OrderFilled) else ZERO
+        self.store.record(event, order, pf.ledger, pf.position, realised)
+        self.metrics.on_event(event, order)
+        now = time.perf_counter()
+        if isinstance(event, OrderSubmitted):
+            self._submit_wall[event.order_id] = now
+        elif order.status.is_terminal:
+            t0 = self._submit_wall.pop(event.order_id, None)
+            if t0 is not None and isinstance(event, OrderFilled):
+                self.metrics.roundtrip.observe(now - t0)
+        if isinstance(event, OrderFilled) and self.settings.notify_fills:
+            f = event.fill
+            self.notifier.send("P3", "Fill", f"{f.side.value} {f.quantity} {f.symbol} @ {f.price}")
+
+    def on_bar(self, bar: Bar) -> None:
+        t0 = time.perf_counter()
+        if self.paused:
+            self._skip_bar(bar)
+        else:
+            self.engine.on_bar(bar)
+        self.last_bar, self.last_bar_wall = bar, time.monotonic()
+        self.recent_bars.append(bar)
+        self.bars_seen += 1
+        self._day_check(bar)
+        self.metrics.bar_latency.observe(time.perf_counter() - t0)
+
+    def analysis(self) -> dict[str, object]:
+        """Indicators on the recent bars (TA-Lib); the regime classifier comes with the
+        strategies issue."""
+        from solbot.data.bars import BarArrays
+        from solbot.indicators import vectorised as vec
+
+        bars = list(self.recent_bars)
+        if len(bars) < 60:
+            return {"bars": len(bars), "ready": False, "indicators": {}}
+        a = BarArrays.from_rows(bars, self.settings.symbol, self.settings.timeframe)
+        up, _mid, lo = vec.donchian(a.high, a.low, 20)
+        bb_up, _bb_mid, bb_lo = vec.bollinger(a.close, 20, 2.0)
+        last = {
+            "ema10": vec.ema(a.close, 10),
+            "ema55": vec.ema(a.close, 55),
+            "atr14": vec.atr(a.high, a.low, a.close, 14),
+            "adx14": vec.adx(a.high, a.low, a.close),
+            "rsi14": vec.rsi(a.close),
+            "sar": vec.sar(a.high, a.low),
+            "donchian_upper20": up,
+            "donchian_lower20": lo,
+            "bollinger_upper": bb_up,
+            "bollinger_lower": bb_lo,
+        }
+        values = {k: round(float(v[-1]), 6) for k, v in last.items()}
+        values["atr_pct"] = round(values["atr14"] / float(a.close[-1]), 6)
+        values["ema10_slope5"] = round(float(last["ema10"][-1] / last["ema10"][-6] - 1), 6)
+        return {
+            "bars": len(bars),
+            "ready": True,
+            "time": ms_to_datetime(bars[-1].ts),
+            "close": bars[-1].close,
+            "indicators": values,
+        }
+
+    def _skip_bar(self, bar: Bar) -> None:
+        self.engine.venue.on_bar(bar)  # the market moves on; the strategy sits out
+        self.engine.last_bar = bar
+
+    def _day_check(self, bar: Bar) -> None:
+        day = datetime.fromtimestamp(bar.ts / 1000, self.tz).date().isoformat()
+        equity = self.equity()
+        if self.day is None or self.day.day != day:
+            if self.day is not None and self.day.halted:
+                self.engine.set_trading_state(TradingState.ACTIVE, f"new trading day {day}")
+            self.day = DayBook(day, equity)
+        limit = self.day.start_equity * self.settings.daily_loss_limit
+        if not self.day.halted and equity - self.day.start_equity <= -limit:
+            self.day.halted = True
+            reason = f"daily loss limit: {equity - self.day.start_equity} <= -{limit}"
+            self.engine.set_trading_state(TradingState.HALTED, reason)
+            self.engine.execute([CancelAll()])
+            self.notifier.send("P1", "Daily loss limit", reason)
+        self.store.bar_done(bar, day, self.day.start_equity, equity, self.day.halted)
+
+    # ---------------------------------------------------------------- control
+    def pause(self) -> None:
+        self.paused = True
+        self.store.audit("pause", {})
+
+    def resume(self) -> None:
+        self.paused = False
+        self.store.audit("resume", {})
+
+    def kill(self, reason: str) -> None:
+        """HALTED -> cancel every resting order -> persist -> alert P0 -> exit EXIT_KILLED."""
+        if self.kill_reason is not None:
+            return
+        self.kill_reason = reason
+        log.critical("KILL SWITCH: %s", reason)
+        self.engine.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
+        self.engine.execute([CancelAll()])
+        if self.settings.flatten_on_kill and self.engine.portfolio.position.qty > ZERO:
+            log.error("flatten_on_kill: not available on the paper venue; position kept")
+        pf = self.engine.portfolio
+        self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
+        self.store.audit("kill", {"reason": reason})
+        self.metrics.kill_engaged.set(1)
+        self.notifier.send("P0", "Kill switch engaged", reason)
+        self.exit_code = EXIT_KILLED
+        self.request_stop("kill switch")
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stop_reason:
+            self.stop_reason = reason
+        self._stop.set()
+
+    # ---------------------------------------------------------------- running
+    def feed(self) -> BarFeed:
+        s = self.settings
+        if s.market is MarketSource.REPLAY:
+            assert s.replay_file is not None
+            return ReplayFeed(s.replay_file, s.speed)
+        if s.market is MarketSource.EXCHANGE:
+            from solbot.data.download import ccxt_exchange
+
+            assert s.exchange is not None
+            return CcxtFeed(ccxt_exchange(s.exchange, s.exchange_url), s.symbol, s.timeframe)
+        return SyntheticFeed(s.seed, s.timeframe, s.speed)
+
+    async def _market(self) -> None:
+        last = self.store.restore(self.settings.symbol).kv.get("last_bar_ts")
+        after = int(last) if last else None
+        async for bar in self.feed().bars(after):
+            if self._stop.is_set():
+                break
+            self.on_bar(bar)
+        log.info("market feed ended")
+
+    async def run(self) -> int:
+        s = self.settings
+        if s.kill_flag.exists():
+            raise KillSwitchEngaged(
+                f"kill switch flag {s.kill_flag} exists; "
+                f"clear it with 'solbot kill --clear' to trade again"
+            )
+        self.build()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
+        watcher = FlagWatcher(s.kill_flag, lambda: self.kill(self._flag_reason()))
+        from solbot.api.app import serve
+
+        server, server_task = await serve(self)
+        watcher.start()
+        tasks = [
+            asyncio.create_task(self._market(), name="market"),
+            asyncio.create_task(self.metrics.loop_lag(), name="loop-lag"),
+        ]
+        wd = sdnotify.watchdog_interval()
+        if wd:
+            tasks.append(asyncio.create_task(self._watchdog(wd), name="watchdog"))
+        self.notifier.start()
+        sdnotify.notify(f"READY=1\nSTATUS=trading {s.symbol} ({s.market.value})")
+        log.info(
+            "solbot %s up: %s %s paper on %s, API http://%s:%d",
+            __version__,
+            s.symbol,
+            s.timeframe,
+            s.market.value,
+            s.host,
+            s.port,
+        )
+        self.notifier.send("P3", "Bot started", f"{s.symbol} paper on {s.market.value}")
+        await self._stop.wait()
+        await self._shutdown(server, server_task, tasks, watcher)
+        return self.exit_code
+
+    def _flag_reason(self) -> str:
+        try:
+            text = self.settings.kill_flag.read_text().strip()
+        except OSError:
+            text = ""
+        return text or "kill-switch.flag created"
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            sdnotify.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def _shutdown(
+        self,
+        server: object,
+        server_task: asyncio.Task[None],
+        tasks: list[asyncio.Task[None]],
+        watcher: FlagWatcher,
+    ) -> None:
+        self._stopping = True
+        sdnotify.notify("STOPPING=1")
+        log.info("stopping: %s", self.stop_reason)
+        for t in tasks:  # stop intake first
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        watcher.stop()
+        if self.kill_reason is None and self.settings.cancel_on_stop:
+            self.engine.execute([CancelAll()])
+        pf = self.engine.portfolio
+        self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
+        self.store.audit("stop", {"reason": self.stop_reason, "exit_code": self.exit_code})
+        if self.kill_reason is None:
+            self.notifier.send("P2", "Bot stopped", self.stop_reason)
+        await self.notifier.drain(timeout=2.0)
+        server.should_exit = True  # type: ignore[attr-defined]
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(server_task, timeout=3.0)
+        self.store.close()
+        logs.flush()

@@ -1,0 +1,79 @@
+"""Ladder: a small maker strategy that always keeps orders resting on the book.
+
+When flat with nothing resting, it bids ``offset`` below the close (post-only) for a fixed
+``stake``; once filled it offers the position ``target`` above its entry (post-only). A bid
+that rests longer than ``patience`` bars is cancelled and placed again near the market. It
+exists to exercise resting orders (cancel on stop, kill switch) in paper trading; it has no
+claimed edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from solbot.domain.messages import Bar, CancelOrder, Command, Event, Fill, SubmitOrder
+from solbot.domain.values import ZERO, OrderType, Side
+from solbot.engine.strategy import NO_COMMANDS, Strategy
+
+
+class Ladder(Strategy):
+    name = "ladder"
+
+    def __init__(
+        self,
+        offset: float = 0.004,
+        target: float = 0.006,
+        stake: float = 1000,
+        patience: int = 6,
+        **rest: Any,
+    ) -> None:
+        super().__init__(**rest)
+        if not 0 < offset < 0.5 or not 0 < target < 1:
+            raise ValueError("ladder: offset must be in (0, 0.5) and target in (0, 1)")
+        if stake <= 0 or patience < 1:
+            raise ValueError("ladder: stake must be positive and patience >= 1")
+        self.offset, self.target = Decimal(str(offset)), Decimal(str(target))
+        self.stake, self.patience = Decimal(str(stake)), int(patience)
+        self._age = 0
+
+    def on_bar(self, bar: Bar) -> Sequence[Command]:
+        ctx = self.ctx
+        inst = ctx.instrument
+        resting = ctx.open_orders()
+        if resting:
+            self._age += 1
+            bids = [o for o in resting if o.side is Side.BUY]
+            if bids and self._age >= self.patience:
+                return [CancelOrder(o.order_id) for o in bids]
+            return NO_COMMANDS
+        self._age = 0
+        held = ctx.free(inst.base)
+        if held >= inst.min_qty and held * inst.price(bar.close) >= inst.min_notional:
+            entry = self._entry_price(bar)
+            price = inst.price_up(entry * (1 + self.target))
+            return (
+                SubmitOrder(
+                    Side.SELL, OrderType.LIMIT, held, price=price, post_only=True, tag="take-profit"
+                ),
+            )
+        price = inst.price_down(Decimal(repr(bar.close)) * (1 - self.offset))
+        budget = min(self.stake, ctx.free(inst.quote) * Decimal("0.99"))
+        qty = inst.qty(budget / price) if price > ZERO else ZERO
+        if qty < inst.min_qty or qty * price < inst.min_notional:
+            return NO_COMMANDS
+        return (
+            SubmitOrder(Side.BUY, OrderType.LIMIT, qty, price=price, post_only=True, tag="bid"),
+        )
+
+    def _entry_price(self, bar: Bar) -> Decimal:
+        pos = self.ctx.position_avg_price
+        return pos if pos > ZERO else Decimal(repr(bar.close))
+
+    def on_fill(self, fill: Fill) -> Sequence[Command]:
+        self._age = 0
+        return NO_COMMANDS
+
+    def on_order_event(self, event: Event) -> Sequence[Command]:
+        return NO_COMMANDS
