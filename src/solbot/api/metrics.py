@@ -14,6 +14,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     PlatformCollector,
+    disable_created_metrics,
     ProcessCollector,
     generate_latest,
 )
@@ -85,6 +86,9 @@ class _Live(Collector):
         yield g("solbot_healthy", "1 when /api/status answers 200", 1.0 if healthy else 0.0)
 
 
+disable_created_metrics()  # no *_created series: they only add noise to every scrape
+
+
 class Metrics:
     def __init__(self, service: BotService) -> None:
         self.registry = CollectorRegistry()
@@ -95,7 +99,12 @@ class Metrics:
         self.orders = Counter(
             "solbot_orders", "Orders sent to the venue", ["side", "type"], registry=r
         )
+        for side in ("buy", "sell"):  # zero samples from the start, so names are scrapeable
+            for otype in ("market", "limit", "stop_market"):
+                self.orders.labels(side, otype)
         self.fills = Counter("solbot_fills", "Fills received", ["side"], registry=r)
+        self.fills.labels("buy")
+        self.fills.labels("sell")
         self.denied = Counter(
             "solbot_orders_denied", "Orders refused by pre-trade risk", registry=r
         )

@@ -1,0 +1,206 @@
+"""The bot service as operators use it: real processes, real HTTP, real signals, a real DB."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from decimal import Decimal
+
+import pytest
+
+from tests.integration.botproc import Bot, db_rows, solbot_cmd
+from tests.integration.receiver import Receiver
+
+pytestmark = pytest.mark.integration
+TOKEN = "test-token-0123456789abcdef"
+OPEN = "('submitted','accepted','partially_filled')"
+
+
+def test_kill_switch_lifecycle_refuse_clear_and_resume(tmp_path):
+    with Receiver() as rx:
+        env = {"SOLBOT_DISCORD_WEBHOOK_URL": rx.url, "SOLBOT_STRATEGY": "ladder"}
+        bot = Bot(tmp_path, env=env)
+        try:
+            status = bot.wait_ready()
+            assert status["status"] == "ok" and status["trading_state"] == "ACTIVE"
+            bot.wait_until(lambda: bot.metric("solbot_fills_total") >= 2, what="paper fills")
+            bot.wait_until(bot.open_orders, what="a resting order")
+            t0 = time.monotonic()
+            (tmp_path / "data" / "kill-switch.flag").write_text("integration test\n")
+            code = bot.wait_exit(timeout=10)
+            elapsed = time.monotonic() - t0
+        finally:
+            bot.kill_hard()
+        assert code == 10, bot.output()
+        assert elapsed < 5, elapsed
+        assert db_rows(tmp_path, f"select count(*) from orders where status in {OPEN}") == [(0,)]
+        cancelled = db_rows(tmp_path, "select reason from orders where status='cancelled'")
+        assert cancelled, "the resting order should have been cancelled"
+        deadline = time.monotonic() + 5
+        while not any("Kill switch" in t for t in rx.titles()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kill_msgs = [m for m in rx.messages if "Kill switch" in m["embeds"][0]["title"]]
+        assert kill_msgs and kill_msgs[0]["embeds"][0]["title"].startswith("[P0]")
+        assert "integration test" in kill_msgs[0]["embeds"][0]["description"]
+        assert all(q.endswith("wait=true") for q in rx.queries)
+        assert "secret-token-abcdef" not in bot.output()
+        balances = dict(
+            (a, (Decimal(f), Decimal(lk)))
+            for a, f, lk in db_rows(tmp_path, "select asset, free, locked from balances")
+        )
+        day, start_eq, last_eq = db_rows(
+            tmp_path, "select day, start_equity, last_equity from daily_pnl order by day desc"
+        )[0]
+
+    refused = subprocess.run(
+        solbot_cmd("run"),
+        env={"SOLBOT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 10
+    assert len(refused.stderr.strip().splitlines()) == 1 and "kill" in refused.stderr
+
+    clear = subprocess.run(
+        solbot_cmd("kill", "--clear", "--home", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert clear.returncode == 0 and not (tmp_path / "data" / "kill-switch.flag").exists()
+
+    again = Bot(tmp_path, env={"SOLBOT_STRATEGY": "ladder"}, speed=0.05)  # no bar for 20 s
+    try:
+        again.wait_ready()
+        acct = again.get("/api/account").json()
+    finally:
+        again.signal(signal.SIGTERM)
+        again.wait_exit()
+    got = {a: (Decimal(b["free"]), Decimal(b["locked"])) for a, b in acct["balances"].items()}
+    assert got == balances
+    assert Decimal(acct["dailyPnL"]) == (Decimal(last_eq) - Decimal(start_eq)).quantize(
+        Decimal("0.00000001")
+    )
+
+
+def test_sigterm_mid_trading_cancels_persists_and_exits_zero(tmp_path):
+    bot = Bot(tmp_path, env={"SOLBOT_STRATEGY": "ladder"})
+    try:
+        bot.wait_ready()
+        bot.wait_until(bot.open_orders, what="a resting order")
+        t0 = time.monotonic()
+        bot.signal(signal.SIGTERM)
+        code = bot.wait_exit(timeout=10)
+        elapsed = time.monotonic() - t0
+    finally:
+        bot.kill_hard()
+    assert code == 0, bot.output()
+    assert elapsed < 2.0, elapsed
+    assert db_rows(tmp_path, f"select count(*) from orders where status in {OPEN}") == [(0,)]
+    kinds = [k for (k,) in db_rows(tmp_path, "select kind from audit_log order by id")]
+    assert kinds[-1] == "stop" and "OrderCancelled" in kinds
+    assert "ERROR" not in (tmp_path / "logs" / "app.log").read_text()
+
+
+def test_control_api_needs_the_token_and_metrics_have_runbook_names(tmp_path):
+    bot = Bot(tmp_path, env={"SOLBOT_API_TOKEN": TOKEN})
+    try:
+        bot.wait_ready()
+        assert bot.post("/api/pause").status_code == 401
+        wrong = bot.post("/api/pause", headers={"Authorization": "Bearer " + "x" * len(TOKEN)})
+        assert wrong.status_code == 401
+        assert bot.post("/api/kill", json={"reason": "nope"}).status_code == 401
+        st = bot.get("/api/status").json()
+        assert st["paused"] is False and st["kill_switch"]["engaged"] is False
+        assert not (tmp_path / "data" / "kill-switch.flag").exists()
+        ok = bot.post("/api/pause", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200 and bot.get("/api/status").json()["paused"] is True
+        text = bot.get("/metrics").text
+        for name in (
+            "solbot_account_balance",
+            "solbot_daily_pnl",
+            "solbot_orders_total",
+            "solbot_uptime_seconds",
+        ):
+            assert f"\n{name}" in text, name
+        assert "process_resident_memory_bytes" in text
+        assert bot.get("/api/openapi.json").json()["info"]["title"] == "SOL-Bot"
+        for path in (
+            "/api/account",
+            "/api/orders",
+            "/api/trades",
+            "/api/market/SOL-USDT",
+            "/api/analysis/SOLUSDT",
+            "/api/strategy/SOL_USDT",
+        ):
+            assert bot.get(path).status_code == 200, path
+        assert bot.get("/api/market/DOGE-USDT").status_code == 404
+        killed = bot.post(
+            "/api/kill", json={"reason": "api test"}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert killed.status_code == 202
+        assert bot.wait_exit(timeout=10) == 10
+    finally:
+        bot.kill_hard()
+    assert (tmp_path / "data" / "kill-switch.flag").read_text().strip() == "api test"
+
+
+def test_control_api_disabled_without_a_token(tmp_path):
+    bot = Bot(tmp_path)
+    try:
+        bot.wait_ready()
+        r = bot.post("/api/kill", headers={"Authorization": "Bearer anything-at-all-long"})
+        assert r.status_code == 403 and bot.get("/api/status").status_code == 200
+    finally:
+        bot.signal(signal.SIGTERM)
+        bot.wait_exit()
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"SOLBOT_PORT": "abc"}, "port"),
+        ({"SOLBOT_HOST": "0.0.0.0"}, "api_token"),
+        ({"SOLBOT_TIMEZONE": "Mars/Olympus"}, "timezone"),
+        ({"SOLBOT_SPEED": "-1"}, "speed"),
+        ({"SOLBOT_MARKET": "replay"}, "replay_file"),
+        ({"SOLBOT_FROBNICATE": "1"}, "frobnicate"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line(tmp_path, env, needle):
+    r = subprocess.run(
+        solbot_cmd("run"),
+        env={"SOLBOT_HOME": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_sd_notify_ready_watchdog_and_stopping(tmp_path):
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(20)
+    bot = Bot(tmp_path, env={"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "200000"})
+    try:
+        got: list[str] = []
+        while not any(m.startswith("READY=1") for m in got):
+            got.append(sock.recv(4096).decode())
+        while "WATCHDOG=1" not in got:
+            got.append(sock.recv(4096).decode())
+        bot.signal(signal.SIGTERM)
+        while "STOPPING=1" not in got:
+            got.append(sock.recv(4096).decode())
+        assert bot.wait_exit() == 0
+    finally:
+        bot.kill_hard()
+        sock.close()
