@@ -14,8 +14,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     PlatformCollector,
-    disable_created_metrics,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -86,7 +86,7 @@ class _Live(Collector):
         yield g("solbot_healthy", "1 when /api/status answers 200", 1.0 if healthy else 0.0)
 
 
-disable_created_metrics()  # no *_created series: they only add noise to every scrape
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they only add noise to every scrape
 
 
 class Metrics:
