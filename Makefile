@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck fmt bench clean
+.PHONY: run demo test lint typecheck fmt bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-run: $(STAMP)  ## paper-style demo: backtest the default strategy on the built-in synthetic market
+run: $(STAMP)  ## the bot: paper trading on the built-in synthetic market, API on 127.0.0.1:3001
+	$(BIN)/solbot run --home .
+
+demo: $(STAMP)  ## backtest the default strategy on the synthetic market and write a report
 	$(BIN)/solbot demo --out runs/demo
 
 test: $(STAMP)  ## lint, types and the whole test suite
@@ -29,8 +32,10 @@ fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP)  ## throughput benchmark (creates its own .venv-bench for the reference frameworks)
+bench: $(STAMP)  ## benchmarks (backtest_speed creates .venv-bench for the reference frameworks)
 	$(BIN)/python bench/backtest_speed.py
+	$(BIN)/python bench/service_latency.py
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf $(VENV) .venv-bench runs .pytest_cache .mypy_cache .ruff_cache

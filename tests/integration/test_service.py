@@ -50,7 +50,7 @@ def test_kill_switch_lifecycle_refuse_clear_and_resume(tmp_path):
             (a, (Decimal(f), Decimal(lk)))
             for a, f, lk in db_rows(tmp_path, "select asset, free, locked from balances")
         )
-        day, start_eq, last_eq = db_rows(
+        _day, start_eq, last_eq = db_rows(
             tmp_path, "select day, start_equity, last_equity from daily_pnl order by day desc"
         )[0]
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from solbot.domain.ledger import Ledger
-from solbot.domain.messages import Event, OrderFilled
+from solbot.domain.messages import Event, OrderAccepted, OrderDenied, OrderFilled
 from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.positions import Position
 from solbot.domain.values import ZERO
@@ -121,10 +121,11 @@ class Store:
                         ts=f.ts,
                     )
                 )
-                self._write_books(s, ledger, position, ts)
                 detail.update(
                     trade_id=f.trade_id, qty=str(f.quantity), price=str(f.price), fee=str(f.fee)
                 )
+            if not isinstance(event, OrderAccepted | OrderDenied):
+                self._write_books(s, ledger, position, ts)  # holds, releases and fills
             reason = getattr(event, "reason", "")
             if reason:
                 detail["reason"] = reason
