@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +39,16 @@ app.add_typer(notify_app, name="notify")
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="SOLBOT_HOME (default: cwd)")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
+
+
+def run_loop(coro: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop when it is installed (it is with uvicorn[standard]), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def settings_or_exit(home: Path | None, config: Path | None, **overrides: Any) -> Settings:
@@ -92,12 +105,17 @@ def run(
     with errors():
         service = BotService(s)
         try:
-            code = asyncio.run(service.run())
+            code = run_loop(service.run())
         except KillSwitchEngaged as exc:
             fail(EXIT_KILLED, str(exc))
         except OSError as exc:
             raise UsageError(str(exc)) from None
-    raise typer.Exit(code)
+    # Everything is persisted and the logs are flushed: leave without the interpreter's
+    # teardown (hundreds of ms of module finalisation that a kill switch should not wait on).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()

@@ -104,7 +104,7 @@ def create_app(service: BotService) -> FastAPI:
         return s.settings.symbol
 
     @app.get("/api/status", response_model=Status, responses={503: {"model": Status}})
-    def status() -> Any:
+    async def status() -> Any:
         healthy, problems = s.health()
         body = Status(
             status="ok" if healthy else "unhealthy",
@@ -129,7 +129,7 @@ def create_app(service: BotService) -> FastAPI:
         return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
 
     @app.get("/api/account", response_model=Account)
-    def account() -> Account:
+    async def account() -> Account:
         pf = s.engine.portfolio
         inst = s.instrument
         mark = s.mark()
@@ -159,8 +159,22 @@ def create_app(service: BotService) -> FastAPI:
         )
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(s.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/api/perf")
+    async def perf(last: int = 1000) -> dict[str, Any]:
+        """Bar processing time (engine + persistence) over the last ``last`` bars, in ms."""
+        n = min(max(last, 1), len(s.bar_seconds)) if s.bar_seconds else 0
+        xs = np.array(list(s.bar_seconds)[-n:]) * 1000 if n else np.array([0.0])
+        return {
+            "bars": n,
+            "p50_ms": float(np.percentile(xs, 50)),
+            "p90_ms": float(np.percentile(xs, 90)),
+            "p99_ms": float(np.percentile(xs, 99)),
+            "max_ms": float(xs.max()),
+            "event_loop_lag_ms": s.metrics.loop_lag_gauge._value.get() * 1000,
+        }
 
     @app.get("/api/orders")
     def orders(open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
@@ -173,7 +187,7 @@ def create_app(service: BotService) -> FastAPI:
         return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
 
     @app.get("/api/market/{symbol}")
-    def market(symbol: str, limit: int = 200) -> dict[str, Any]:
+    async def market(symbol: str, limit: int = 200) -> dict[str, Any]:
         sym = known(symbol)
         bars = list(s.recent_bars)[-min(max(limit, 1), len(s.recent_bars) or 1) :]
         return {
@@ -184,11 +198,11 @@ def create_app(service: BotService) -> FastAPI:
         }
 
     @app.get("/api/analysis/{symbol}")
-    def analysis(symbol: str) -> dict[str, Any]:
+    async def analysis(symbol: str) -> dict[str, Any]:
         return {"symbol": known(symbol), **s.analysis()}
 
     @app.get("/api/strategy/{symbol}")
-    def strategy(symbol: str) -> dict[str, Any]:
+    async def strategy(symbol: str) -> dict[str, Any]:
         known(symbol)
         st = s.engine.strategy
         params = {
@@ -207,7 +221,7 @@ def create_app(service: BotService) -> FastAPI:
         }
 
     @app.post("/api/kill", status_code=202, dependencies=[Depends(authorised)])
-    def kill(req: KillRequest | None = None) -> dict[str, str]:
+    async def kill(req: KillRequest | None = None) -> dict[str, str]:
         reason = (req.reason if req else None) or "kill requested through the API"
         s.settings.kill_flag.parent.mkdir(parents=True, exist_ok=True)
         s.settings.kill_flag.write_text(reason + "\n")  # a restart must refuse, as with the flag
@@ -215,12 +229,12 @@ def create_app(service: BotService) -> FastAPI:
         return {"status": "kill switch engaged", "reason": reason}
 
     @app.post("/api/pause", dependencies=[Depends(authorised)])
-    def pause() -> dict[str, bool]:
+    async def pause() -> dict[str, bool]:
         s.pause()
         return {"paused": True}
 
     @app.post("/api/resume", dependencies=[Depends(authorised)])
-    def resume() -> dict[str, bool]:
+    async def resume() -> dict[str, bool]:
         s.resume()
         return {"paused": False}
 
@@ -242,15 +256,32 @@ def _json(v: Any) -> Any:
     return str(v)
 
 
-class _Server(uvicorn.Server):
+class ApiServer(uvicorn.Server):
     """uvicorn inside our loop: the service owns SIGTERM/SIGINT, not uvicorn."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def stop_fast(self, grace: float = 1.0) -> None:
+        """Stop listening, let in-flight requests finish (polled every 10 ms, at most
+        ``grace`` seconds), then cancel what is left. uvicorn's own path sleeps in 100 ms
+        ticks, which would dominate a sub-second kill switch."""
+        loop = asyncio.get_running_loop()
+        for srv in self.servers:
+            srv.close()
+        for conn in list(self.server_state.connections):
+            conn.shutdown()
+        deadline = loop.time() + grace
+        while (self.server_state.connections or self.server_state.tasks) and (
+            loop.time() < deadline
+        ):
+            await asyncio.sleep(0.01)
+        for task in list(self.server_state.tasks):
+            task.cancel()
 
-async def serve(service: BotService) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+
+async def serve(service: BotService) -> tuple[ApiServer, asyncio.Task[None]]:
     cfg = uvicorn.Config(
         create_app(service),
         host=service.settings.host,
@@ -260,7 +291,7 @@ async def serve(service: BotService) -> tuple[uvicorn.Server, asyncio.Task[None]
         lifespan="off",
         timeout_graceful_shutdown=1,
     )
-    server = _Server(cfg)
+    server = ApiServer(cfg)
     family = socket.AF_INET6 if ":" in service.settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

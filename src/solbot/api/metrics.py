@@ -117,7 +117,7 @@ class Metrics:
         self.roundtrip = Histogram(
             "solbot_order_roundtrip_seconds",
             "Order submitted -> filled (wall time)",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30, 120, 600),
+            buckets=(0.001, 0.01, 0.1, 1, 10, 60, 600),
             registry=r,
         )
         self.loop_lag_gauge = Gauge(
@@ -126,7 +126,7 @@ class Metrics:
         self.bar_latency = Histogram(
             "solbot_bar_processing_seconds",
             "Bar in -> engine done (incl. persistence)",
-            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1),
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
             registry=r,
         )
 

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from solbot import __version__
@@ -45,6 +46,9 @@ from solbot.runtime.config import MarketSource, Settings
 from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
 from solbot.strategies import create
 from solbot.venues.sim import SimConfig, SimulatedExchange
+
+if TYPE_CHECKING:
+    from solbot.api.app import ApiServer
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,7 @@ class BotService:
         self.last_bar_wall: float | None = None
         self.bars_seen = 0
         self.recent_bars: deque[Bar] = deque(maxlen=1000)
+        self.bar_seconds: deque[float] = deque(maxlen=5000)  # recent bar processing times
         self.day: DayBook | None = None
         self.engine: Engine
         self.venue: SimulatedExchange
@@ -230,7 +235,9 @@ class BotService:
         self.recent_bars.append(bar)
         self.bars_seen += 1
         self._day_check(bar)
-        self.metrics.bar_latency.observe(time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        self.bar_seconds.append(took)
+        self.metrics.bar_latency.observe(took)
 
     def analysis(self) -> dict[str, object]:
         """Indicators on the recent bars (TA-Lib); the regime classifier comes with the
@@ -394,7 +401,7 @@ class BotService:
 
     async def _shutdown(
         self,
-        server: object,
+        server: ApiServer,
         server_task: asyncio.Task[None],
         tasks: list[asyncio.Task[None]],
         watcher: FlagWatcher,
@@ -415,9 +422,14 @@ class BotService:
         self.store.audit("stop", {"reason": self.stop_reason, "exit_code": self.exit_code})
         if self.kill_reason is None:
             self.notifier.send("P2", "Bot stopped", self.stop_reason)
+        log.debug("shutdown: books persisted")
         await self.notifier.drain(timeout=2.0)
-        server.should_exit = True  # type: ignore[attr-defined]
+        log.debug("shutdown: notifications drained")
+        await server.stop_fast()
+        server_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(server_task, timeout=3.0)
+            await asyncio.wait_for(server_task, timeout=1.0)
+        log.debug("shutdown: HTTP server closed")
         self.store.close()
+        log.info("stopped (exit code %d)", self.exit_code)
         logs.flush()
