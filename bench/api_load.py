@@ -31,15 +31,21 @@ SPEED = 20.0
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-                         capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
     res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for q in ("50", "90", "99"):
         m = re.search(rf"\s{q}%\s+([\d.]+)(us|ms|s)", out)
         if m:
             v = float(m.group(1))
-            res[f"p{q}_ms"] = v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" \
-                else v
+            res[f"p{q}_ms"] = (
+                v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+            )
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     res["non2xx"] = float(errors.group(1)) if errors else 0.0
     return res
@@ -57,9 +63,11 @@ def main() -> None:
     if shutil.which("wrk") is None:
         print("skipped: wrk is not installed (apt-get install wrk)")
         return
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores (wrk and the bot share them),"
-          f" Python {platform.python_version()}; wrk -t1 -c{args.connections} "
-          f"-d{args.seconds}s; bot trading at {SPEED:g} bars/s")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores (wrk and the bot share them),"
+        f" Python {platform.python_version()}; wrk -t1 -c{args.connections} "
+        f"-d{args.seconds}s; bot trading at {SPEED:g} bars/s"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         bot = Bot(Path(tmp), env={"SOLBOT_STRATEGY": "ladder"}, speed=SPEED)
         try:
@@ -74,17 +82,25 @@ def main() -> None:
         finally:
             bot.signal(signal.SIGTERM)
             bot.wait_exit()
-    print(f"\nidle: bar processing p50 {idle['p50_ms']:.2f} ms, p99 {idle['p99_ms']:.2f} ms "
-          f"({idle['bars']} bars); fills during the run: {fills:.0f}")
-    print(f"\n{'endpoint':<12} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} "
-          f"{'bar p99 ms':>11} {'vs idle':>8}")
+    print(
+        f"\nidle: bar processing p50 {idle['p50_ms']:.2f} ms, p99 {idle['p99_ms']:.2f} ms "
+        f"({idle['bars']} bars); fills during the run: {fills:.0f}"
+    )
+    print(
+        f"\n{'endpoint':<12} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} "
+        f"{'bar p99 ms':>11} {'vs idle':>8}"
+    )
     for path, r in rows.items():
         ratio = r["trade_p99"] / idle["p99_ms"] if idle["p99_ms"] else float("nan")
-        print(f"{path:<12} {r['rps']:>8,.0f} {r.get('p50_ms', 0):>7.2f} {r.get('p99_ms', 0):>7.2f}"
-              f" {r['non2xx']:>8.0f} {r['trade_p99']:>11.2f} {ratio:>7.2f}x")
+        print(
+            f"{path:<12} {r['rps']:>8,.0f} {r.get('p50_ms', 0):>7.2f} {r.get('p99_ms', 0):>7.2f}"
+            f" {r['non2xx']:>8.0f} {r['trade_p99']:>11.2f} {ratio:>7.2f}x"
+        )
         ok = r["rps"] >= 2000 and r.get("p99_ms", 1e9) < 20 and ratio <= 2.0
-        print(f"  target >= 2,000 req/s, p99 < 20 ms, trading p99 <= 2x idle: "
-              f"{'met' if ok else 'NOT met'}")
+        print(
+            f"  target >= 2,000 req/s, p99 < 20 ms, trading p99 <= 2x idle: "
+            f"{'met' if ok else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

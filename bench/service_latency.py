@@ -96,24 +96,34 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; {args.runs} runs each")
-    for how, label, target in (("kill", "kill flag -> orders cancelled -> exited", 1.0),
-                               ("stop", "SIGTERM -> orders cancelled -> exited 0", 2.0)):
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; {args.runs} runs each"
+    )
+    for how, label, target in (
+        ("kill", "kill flag -> orders cancelled -> exited", 1.0),
+        ("stop", "SIGTERM -> orders cancelled -> exited 0", 2.0),
+    ):
         times, bad = [], 0
         for _ in range(args.runs):
             elapsed, code, left = one_run(how)
             times.append(elapsed)
             bad += int(code != (10 if how == "kill" else 0) or left != 0)
         xs = np.array(times) * 1000
-        print(f"{label}: p50 {pct(xs, 50):.0f} ms, p99 {pct(xs, 99):.0f} ms, max {xs.max():.0f} "
-              f"ms; wrong exit or open orders left: {bad}; target p99 < {target * 1000:.0f} ms: "
-              f"{'met' if pct(xs, 99) < target * 1000 and bad == 0 else 'NOT met'}")
+        print(
+            f"{label}: p50 {pct(xs, 50):.0f} ms, p99 {pct(xs, 99):.0f} ms, max {xs.max():.0f} "
+            f"ms; wrong exit or open orders left: {bad}; target p99 < {target * 1000:.0f} ms: "
+            f"{'met' if pct(xs, 99) < target * 1000 and bad == 0 else 'NOT met'}"
+        )
     to_order, every = bar_to_order()
-    print(f"engine bar -> order out (Donchian, live-mode indicators, {len(to_order)} orders): "
-          f"p50 {pct(to_order, 50) * 1e6:.1f} us, p99 {pct(to_order, 99) * 1e6:.1f} us")
-    print(f"engine on_bar, every bar ({len(every)}): p50 {pct(every, 50) * 1e6:.1f} us, "
-          f"p99 {pct(every, 99) * 1e6:.1f} us")
+    print(
+        f"engine bar -> order out (Donchian, live-mode indicators, {len(to_order)} orders): "
+        f"p50 {pct(to_order, 50) * 1e6:.1f} us, p99 {pct(to_order, 99) * 1e6:.1f} us"
+    )
+    print(
+        f"engine on_bar, every bar ({len(every)}): p50 {pct(every, 50) * 1e6:.1f} us, "
+        f"p99 {pct(every, 99) * 1e6:.1f} us"
+    )
 
 
 if __name__ == "__main__":

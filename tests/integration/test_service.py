@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import time
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -204,3 +205,64 @@ def test_sd_notify_ready_watchdog_and_stopping(tmp_path):
     finally:
         bot.kill_hard()
         sock.close()
+
+
+def test_replay_a_data_file_and_the_status_and_account_commands(tmp_path):
+    from solbot.data.store import write_parquet
+    from solbot.data.synthetic import synthetic_market
+
+    bars, _ = synthetic_market(bars=400, seed=4)
+    write_parquet(bars, tmp_path / "replay.parquet")
+    bot = Bot(tmp_path, "--replay", str(tmp_path / "replay.parquet"), speed=200)
+    try:
+        bot.wait_ready()
+        bot.wait_until(
+            lambda: bot.get("/api/status").json()["bars_processed"] >= 100, what="replayed bars"
+        )
+        st = subprocess.run(
+            solbot_cmd("status", "--url", bot.url), capture_output=True, text=True, timeout=30
+        )
+        assert st.returncode == 0 and "replay" in st.stdout and "ACTIVE" in st.stdout
+        acct = subprocess.run(
+            solbot_cmd("account", "--url", bot.url, "--json"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert acct.returncode == 0 and '"dailyPnL"' in acct.stdout
+        market = bot.get("/api/market/SOL-USDT", params={"limit": 1000}).json()
+        assert market["bars"][0][0] == int(bars.ts[0])  # the file's own bars, in order
+        analysis = bot.get("/api/analysis/SOL-USDT").json()
+        assert analysis["ready"] and 0 <= analysis["indicators"]["adx14"] <= 100
+    finally:
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit() == 0
+    down = subprocess.run(
+        solbot_cmd("status", "--url", bot.url), capture_output=True, text=True, timeout=30
+    )
+    assert down.returncode == 4 and "not reachable" in down.stderr
+
+
+def test_live_market_data_through_ccxt_with_simulated_fills(tmp_path):
+    from solbot.data.synthetic import synthetic_market
+    from tests.integration.binance_stub import BinanceStub
+
+    now_min = int(time.time() // 60) * 60_000
+    bars, _ = synthetic_market(bars=300, timeframe="1m", seed=6, start_ms=now_min - 299 * 60_000)
+    with BinanceStub(bars) as stub:
+        bot = Bot(
+            tmp_path, "--exchange", "binance", "--exchange-url", stub.url, "--timeframe", "1m"
+        )
+        try:
+            bot.wait_ready()
+            st = bot.wait_until(
+                lambda: (r := bot.get("/api/status").json())["bars_processed"] >= 150 and r,
+                what="exchange bars",
+            )
+            assert st["market"] == "exchange" and st["mode"] == "paper"
+        finally:
+            bot.signal(signal.SIGTERM)
+            assert bot.wait_exit() == 0
+    assert any(p == "/api/v3/klines" for p, _ in stub.requests)
+    last = datetime.fromisoformat(st["last_market_data_time"])
+    assert last.timestamp() * 1000 < now_min + 60_000  # the forming bar is never used

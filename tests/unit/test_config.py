@@ -1,0 +1,82 @@
+"""Configuration: layering, two-pass validation, one-line errors, secrets kept out of logs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from solbot.ops.logs import RedactSecrets
+from solbot.runtime.config import ConfigError, load_settings
+
+
+def test_defaults_and_home_layout(tmp_path):
+    s = load_settings(tmp_path, environ={})
+    assert (s.port, s.host, s.profile) == (3001, "127.0.0.1", "dev")
+    assert s.kill_flag == tmp_path / "data" / "kill-switch.flag"
+    assert s.db_url == f"sqlite:///{tmp_path / 'data' / 'solbot.sqlite'}"
+    assert s.logs_dir == tmp_path / "logs"
+
+
+def test_profiles_set_port_and_home():
+    s = load_settings(None, environ={"SOLBOT_PROFILE": "staging"})
+    assert s.port == 3000 and s.home == Path("/opt/solbot")
+    p = load_settings(None, environ={"SOLBOT_PROFILE": "production"})
+    assert p.port == 3001 and p.home == Path("/opt/solbot-prod")
+
+
+def test_precedence_cli_over_env_over_dotenv_over_file(tmp_path):
+    (tmp_path / "bot.toml").write_text('port = 4000\nspeed = 2.0\nsymbol = "ETH/USDT"\n')
+    (tmp_path / ".env").write_text("# comment\nSOLBOT_PORT=4001\nexport SOLBOT_SPEED='3'\n")
+    s = load_settings(tmp_path, tmp_path / "bot.toml", environ={"SOLBOT_SPEED": "5"})
+    assert (s.port, s.speed, s.symbol) == (4001, 5.0, "ETH/USDT")
+    s2 = load_settings(tmp_path, tmp_path / "bot.toml", overrides={"port": 4002}, environ={})
+    assert s2.port == 4002
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SOLBOT_PORT": "70000"}, "config: port: Input should be less than or equal to 65535"),
+        ({"SOLBOT_DAILY_LOSS_LIMIT": "1.5"}, "config: daily_loss_limit:"),
+        ({"SOLBOT_HOST": "10.0.0.5"}, "config: api_token: required to listen on non-loopback"),
+        ({"SOLBOT_API_TOKEN": "short"}, "config: api_token: must be at least 16 characters"),
+        ({"SOLBOT_MARKET": "exchange"}, "config: exchange: required when market = exchange"),
+        ({"SOLBOT_TIMEFRAME": "7q"}, "config: timeframe: unknown timeframe"),
+        ({"SOLBOT_NOPE": "1"}, "config: unknown key 'nope'"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_key(tmp_path, env, message):
+    with pytest.raises(ConfigError) as exc:
+        load_settings(tmp_path, environ=env)
+    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+def test_bad_dotenv_and_config_file_lines(tmp_path):
+    (tmp_path / ".env").write_text("SOLBOT_PORT\n")
+    with pytest.raises(ConfigError, match=r"\.env:1: expected KEY=VALUE"):
+        load_settings(tmp_path, environ={})
+    (tmp_path / ".env").unlink()
+    (tmp_path / "c.toml").write_text("port = = 1")
+    with pytest.raises(ConfigError, match="config file"):
+        load_settings(tmp_path, tmp_path / "c.toml", environ={})
+
+
+def test_secrets_are_redacted_from_log_records_and_never_shown(tmp_path, caplog):
+    token = "tok-0123456789abcdef"
+    s = load_settings(
+        tmp_path,
+        environ={"SOLBOT_API_TOKEN": token, "SOLBOT_DISCORD_WEBHOOK_URL": "https://x/y/zsecret"},
+    )
+    assert token not in repr(s) and token not in str(s.model_dump())
+    logger = logging.getLogger("redact-test")
+    logger.addFilter(RedactSecrets(s.secrets()))
+    with caplog.at_level(logging.INFO, logger="redact-test"):
+        logger.info("token=%s url=%s", token, "https://x/y/zsecret")
+        try:
+            raise RuntimeError(f"boom {token}")
+        except RuntimeError:
+            logger.exception("failed")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert token not in text and "zsecret" not in text and text.count("***") >= 3
