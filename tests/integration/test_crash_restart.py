@@ -9,6 +9,7 @@ Checks after every restart, straight from the database:
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -20,7 +21,7 @@ import pytest
 from tests.integration.botproc import Bot, db_rows
 
 pytestmark = pytest.mark.integration
-RUNS = 6
+RUNS = int(os.environ.get("CRASH_TEST_RUNS", "6"))  # 50+: see docs/benchmarks.md
 OPEN = "('submitted','accepted','partially_filled')"
 
 

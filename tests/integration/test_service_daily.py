@@ -50,3 +50,19 @@ def test_daily_loss_limit_halts_survives_restart_and_lifts_next_day(tmp_path):
     assert again.engine.risk.state is TradingState.ACTIVE
     assert again.daily_pnl() == 0
     again.store.close()
+
+
+def test_kill_with_flatten_sells_the_position_then_halts(tmp_path):
+    (tmp_path / ".env").write_text("SOLBOT_FLATTEN_ON_KILL=true\n")
+    svc = service(tmp_path)
+    for b in rising_then_crash()[:-1]:  # long, no crash
+        svc.on_bar(b)
+    assert svc.engine.portfolio.position.qty > 0
+    svc.kill("test flatten")
+    pf = svc.engine.portfolio
+    assert pf.position.qty == 0 and svc.engine.risk.state is TradingState.HALTED
+    last = pf.fills[-1].fill
+    assert last.side.value == "sell" and last.price == Decimal("10.89")  # 10.90 less slippage
+    assert svc.exit_code == 10
+    assert svc.store.restore("SOL/USDT").position.qty == 0  # type: ignore[union-attr]
+    svc.store.close()

@@ -112,6 +112,11 @@ class Engine:
             for fn in self.listeners:
                 fn(ev)
 
+    def on_venue_event_drain(self) -> None:
+        """Apply whatever the venue reported outside ``on_bar`` (e.g. an immediate fill)."""
+        if self._queue:
+            self._drain()
+
     def on_venue_event(self, event: Event) -> None:
         """Entry point for a live venue's reports (the sim venue uses the bound queue)."""
         self._queue.append(event)

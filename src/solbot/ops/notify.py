@@ -149,3 +149,28 @@ async def send_once(webhook: SecretStr, severity: str, title: str, text: str) ->
     await n.drain(timeout=15.0)
     log.debug("notify took %.2f s", time.monotonic() - t0)
     return n.sent == 1
+
+
+class ErrorAlerts(logging.Handler):
+    """Forwards ERROR and CRITICAL records of solbot's loggers to Discord as P1, at most one
+    per ``interval`` seconds (the rest are counted and mentioned in the next one)."""
+
+    def __init__(self, notifier: Notifier, interval: float = 60.0) -> None:
+        super().__init__(logging.ERROR)
+        self.notifier = notifier
+        self.interval = interval
+        self._last = -1e18
+        self._suppressed = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith("solbot") or record.name.startswith(__name__):
+            return
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self._suppressed += 1
+            return
+        more = f" (+{self._suppressed} more since the last alert)" if self._suppressed else ""
+        self._last, self._suppressed = now, 0
+        self.notifier.send(
+            "P1", f"{record.levelname} in {record.name}", record.getMessage()[:1500] + more
+        )

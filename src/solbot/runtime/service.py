@@ -29,17 +29,19 @@ from solbot.domain.messages import (
     Event,
     OrderFilled,
     OrderSubmitted,
+    SubmitOrder,
     TradingStateChanged,
     ms_to_datetime,
 )
 from solbot.domain.orders import OrderStatus
-from solbot.domain.values import ZERO, OrderId, TradingState
+from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
 from solbot.engine.ports import SimClock
 from solbot.engine.risk import RiskEngine, RiskLimits
 from solbot.ops import logs, sdnotify
 from solbot.ops.killswitch import FlagWatcher
+from solbot.ops.notify import ErrorAlerts
 from solbot.persistence.store import Restored, Store
 from solbot.runtime.backtest import instrument_for
 from solbot.runtime.config import MarketSource, Settings
@@ -311,8 +313,9 @@ class BotService:
         log.critical("KILL SWITCH: %s", reason)
         self.engine.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
         self.engine.execute([CancelAll()])
-        if self.settings.flatten_on_kill and self.engine.portfolio.position.qty > ZERO:
-            log.error("flatten_on_kill: not available on the paper venue; position kept")
+        if self.settings.flatten_on_kill:
+            self._flatten()
+        self.engine.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
         pf = self.engine.portfolio
         self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
         self.store.audit("kill", {"reason": reason})
@@ -320,6 +323,26 @@ class BotService:
         self.notifier.send("P0", "Kill switch engaged", reason)
         self.exit_code = EXIT_KILLED
         self.request_stop("kill switch")
+
+    def _flatten(self) -> None:
+        """Sell the whole position now. Only exposure-reducing orders pass (REDUCING); the
+        paper venue fills it at the last close less slippage instead of waiting a bar."""
+        inst = self.instrument
+        qty = self.engine.portfolio.ledger.free(inst.base)
+        if qty < inst.min_qty or self.last_bar is None:
+            return
+        self.engine.set_trading_state(TradingState.REDUCING, "kill switch: flattening")
+        self.engine.execute(
+            [
+                SubmitOrder(
+                    Side.SELL, OrderType.MARKET, inst.qty(qty), reduce_only=True, tag="kill-flatten"
+                )
+            ]
+        )
+        self.venue.match_market_now(self.last_bar.close)
+        self.engine.on_venue_event_drain()
+        left = self.engine.portfolio.position.qty
+        log.warning("flatten on kill: position now %s %s", left, inst.base)
 
     def request_stop(self, reason: str) -> None:
         if not self.stop_reason:
@@ -372,6 +395,8 @@ class BotService:
         if wd:
             tasks.append(asyncio.create_task(self._watchdog(wd), name="watchdog"))
         self.notifier.start()
+        alerts = ErrorAlerts(self.notifier)
+        logging.getLogger("solbot").addHandler(alerts)
         sdnotify.notify(f"READY=1\nSTATUS=trading {s.symbol} ({s.market.value})")
         log.info(
             "solbot %s up: %s %s paper on %s, API http://%s:%d",
@@ -385,6 +410,7 @@ class BotService:
         self.notifier.send("P3", "Bot started", f"{s.symbol} paper on {s.market.value}")
         await self._stop.wait()
         await self._shutdown(server, server_task, tasks, watcher)
+        logging.getLogger("solbot").removeHandler(alerts)
         return self.exit_code
 
     def _flag_reason(self) -> str:

@@ -147,6 +147,18 @@ class SimulatedExchange:
         if order_id in self._working:
             self._remove(order_id, "cancelled by request")
 
+    def match_market_now(self, price: float) -> None:
+        """Fill every working market order at ``price`` (worsened by the slippage) at once.
+
+        For paper trading only, where the next bar may be minutes away: the kill switch uses
+        it to flatten. It treats ``price`` as the open of an instant bar."""
+        instant = Bar(self._ts, price, price, price, price, float("inf"))
+        for oid, w in list(self._working.items()):
+            if w.order.type is OrderType.MARKET and oid in self._working:
+                self._execute(
+                    w, self._slipped(price, w.order.side is Side.BUY), Liquidity.TAKER, instant
+                )
+
     def on_bar(self, bar: Bar) -> None:
         self._ts = bar.ts
         if self._working:
