@@ -89,3 +89,23 @@ def test_migrate_is_idempotent(store):
     store.migrate()
     with store.engine.connect() as c:
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_order_intent_is_on_disk_before_the_venue_sees_it(tmp_path):
+    from solbot.runtime.config import load_settings
+    from solbot.runtime.service import BotService
+
+    svc = BotService(load_settings(tmp_path, environ={}))
+    svc.build()
+    seen: list[tuple[str, str]] = []
+    real_submit = svc.venue.submit
+
+    def submit(order):  # type: ignore[no-untyped-def]
+        rows = [r for r in svc.store.orders(limit=10) if r.order_id == order.order_id]
+        seen.append((order.order_id, rows[0].status if rows else "missing"))
+        real_submit(order)
+
+    svc.venue.submit = submit  # type: ignore[method-assign]
+    svc.engine.execute([SubmitOrder(Side.BUY, OrderType.LIMIT, D("1"), price=D("5.00"))])
+    assert seen == [("sb-1", "submitted")]
+    svc.store.close()
