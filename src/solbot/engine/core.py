@@ -136,8 +136,8 @@ class Engine:
             elif isinstance(cmd, CancelAll):
                 for order in self.portfolio.open_orders():
                     self._cancel(order.order_id)
-        if self._queue:
-            self._drain()
+            if self._queue:  # apply what the venue reported before the next command
+                self._drain()
 
     def reference_price(self) -> Decimal:
         bar = self.last_bar

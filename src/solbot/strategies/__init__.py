@@ -5,10 +5,16 @@ from __future__ import annotations
 from solbot.engine.strategy import Strategy
 from solbot.strategies.donchian import DonchianBreakout
 from solbot.strategies.ladder import Ladder
+from solbot.strategies.meanrev import MeanReversion
+from solbot.strategies.switcher import RegimeSwitcher
+from solbot.strategies.trend import TrendFollow
 
 REGISTRY: dict[str, type[Strategy]] = {
     DonchianBreakout.name: DonchianBreakout,
     Ladder.name: Ladder,
+    TrendFollow.name: TrendFollow,
+    MeanReversion.name: MeanReversion,
+    RegimeSwitcher.name: RegimeSwitcher,
 }
 
 

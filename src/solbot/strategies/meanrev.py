@@ -1,0 +1,74 @@
+"""Mean reversion: buy a close below the lower Bollinger band when RSI is oversold; take
+profit at the middle band, stop ``stop_atr`` ATRs under the entry (a bracket), and leave
+after ``max_bars`` bars if neither happened."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from solbot.domain.messages import Bar, Command, SubmitBracket, SubmitOrder
+from solbot.domain.values import OrderType, Side
+from solbot.engine.strategy import NO_COMMANDS, StrategyContext
+from solbot.indicators.feed import IndicatorSpec
+from solbot.strategies.managed import ManagedStrategy
+
+
+class MeanReversion(ManagedStrategy):
+    name = "meanrev"
+
+    def __init__(
+        self,
+        period: int = 20,
+        k: float = 2.0,
+        rsi_max: float = 35.0,
+        stop_atr: float = 1.5,
+        max_bars: int = 48,
+        **params: Any,
+    ) -> None:
+        super().__init__(**params)
+        self.period, self.k, self.rsi_max = int(period), float(k), float(rsi_max)
+        self.stop_atr, self.max_bars = float(stop_atr), int(max_bars)
+        self.bars_held = 0
+
+    def setup(self, ctx: StrategyContext) -> None:
+        self.lower = ctx.indicator(
+            IndicatorSpec("bollinger", self.period, output="lower", k=self.k)
+        )
+        self.middle = ctx.indicator(
+            IndicatorSpec("bollinger", self.period, output="middle", k=self.k)
+        )
+        self.rsi = ctx.indicator(IndicatorSpec("rsi", 14))
+
+    def wants_entry(self, bar: Bar) -> bool:
+        return (
+            bar.close < self.lower.value
+            and self.rsi.value < self.rsi_max
+            and self.middle.value > bar.close
+        )
+
+    def enter(self, bar: Bar) -> Sequence[Command]:
+        inst = self.ctx.instrument
+        stop = bar.close - self.stop_atr * self.atr.value
+        qty = self.sized_entry(bar, stop)
+        if qty <= 0 or stop <= 0:
+            return NO_COMMANDS
+        self.bars_held = 0
+        self.r_unit = bar.close - stop
+        return (
+            SubmitBracket(
+                SubmitOrder(Side.BUY, OrderType.MARKET, qty, tag="mr-entry"),
+                take_profit=inst.price_up(self.middle.value),
+                stop_loss=inst.price_down(stop),
+                tag="meanrev",
+            ),
+        )
+
+    def manage(self, bar: Bar) -> Sequence[Command]:
+        self.bars_held += 1
+        if bar.close >= self.middle.value or self.bars_held >= self.max_bars:
+            return self.exit_all("mr-exit")
+        return NO_COMMANDS
+
+    def on_fill(self, fill: Any) -> Sequence[Command]:
+        return NO_COMMANDS

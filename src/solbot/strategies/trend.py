@@ -1,0 +1,97 @@
+"""Trend-follow: Donchian breakout confirmed by ADX; R-multiple brackets, trailing stop,
+pyramiding.
+
+Entry: the close breaks the highest high of the previous ``entry_period`` bars while
+ADX >= ``adx_min``. 1 R = ``trail_atr`` × ATR. The entry goes out as a bracket: take-profit
+at ``tp_r`` R, stop at 1 R, sized so the stop loses ``risk_per_trade`` of equity. While
+long: a trailing stop ``trail_atr`` × ATR under the close (tightened after a black swan),
+exit at the close when it is broken, when Parabolic SAR flips above price, or when the
+close falls below EMA(fast). For each full R of progress add ``pyramid_size`` of the first
+size, at most ``max_adds`` times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from solbot.domain.messages import Bar, Command, SubmitBracket, SubmitOrder
+from solbot.domain.values import OrderType, Side
+from solbot.engine.strategy import NO_COMMANDS, StrategyContext
+from solbot.indicators.feed import IndicatorSpec
+from solbot.strategies.managed import ManagedStrategy
+
+
+class TrendFollow(ManagedStrategy):
+    name = "trend"
+
+    def __init__(
+        self,
+        entry_period: int = 20,
+        adx_min: float = 25.0,
+        trail_atr: float = 1.2,
+        tp_r: float = 2.5,
+        pyramid_size: float = 0.5,
+        max_adds: int = 2,
+        **params: Any,
+    ) -> None:
+        super().__init__(**params)
+        self.entry_period, self.adx_min, self.trail_atr = int(entry_period), adx_min, trail_atr
+        self.tp_r, self.pyramid_size, self.max_adds = tp_r, pyramid_size, int(max_adds)
+        self.trail = 0.0
+        self.adds = 0
+
+    def setup(self, ctx: StrategyContext) -> None:
+        self.upper = ctx.indicator(
+            IndicatorSpec("highest", self.entry_period, source="high", shift=1)
+        )
+        self.sar = ctx.indicator(IndicatorSpec("sar"))
+
+    def wants_entry(self, bar: Bar) -> bool:
+        return (
+            bar.close > self.upper.value and self.adx.value >= self.adx_min and self.atr.value > 0
+        )
+
+    def enter(self, bar: Bar) -> Sequence[Command]:
+        inst = self.ctx.instrument
+        r = self.trail_atr * self.atr.value
+        stop = bar.close - r
+        qty = self.sized_entry(bar, stop)
+        if qty <= 0 or stop <= 0:
+            return NO_COMMANDS
+        self.r_unit, self.entry_price, self.adds = r, bar.close, 0
+        self.trail = stop
+        self.first_qty = qty
+        return (
+            SubmitBracket(
+                SubmitOrder(Side.BUY, OrderType.MARKET, qty, tag="trend-entry"),
+                take_profit=inst.price_up(bar.close + self.tp_r * r),
+                stop_loss=inst.price_down(stop),
+                tag="trend",
+            ),
+        )
+
+    def manage(self, bar: Bar) -> Sequence[Command]:
+        atr = self.atr.value
+        tighten = self.risk.stop_multiplier()
+        self.trail = max(self.trail, bar.close - self.trail_atr * atr * tighten)
+        if bar.close < self.trail or self.sar.value > bar.close or bar.close < self.ema_fast.value:
+            return self.exit_all("trend-exit")
+        if (
+            self.adds < self.max_adds
+            and self.r_unit > 0
+            and bar.close >= self.entry_price + (self.adds + 1) * self.r_unit
+        ):
+            qty = self.ctx.instrument.qty(self.first_qty * Decimal(str(self.pyramid_size)))
+            affordable = self.sized_entry(
+                bar, bar.close - self.r_unit, Decimal(str(self.pyramid_size))
+            )
+            qty = min(qty, affordable)
+            if qty > 0:
+                self.adds += 1
+                return (SubmitOrder(Side.BUY, OrderType.MARKET, qty, tag="trend-add"),)
+        return NO_COMMANDS
+
+    def on_fill(self, fill: Any) -> Sequence[Command]:
+        return NO_COMMANDS  # R is measured from the first signal, not the averaged entry
