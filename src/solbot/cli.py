@@ -378,3 +378,6 @@ def main() -> None:
 from solbot import cli_bot  # noqa: E402  (registers run, kill, status, account, notify)
 
 del cli_bot
+from solbot import cli_research  # noqa: E402  (registers optimize)
+
+del cli_research

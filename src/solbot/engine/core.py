@@ -104,6 +104,16 @@ class Engine:
         if cmds:
             self.execute(cmds)
 
+    def warm_up(self, bar: Bar) -> None:
+        """A bar that only advances time, the venue and the indicators (no strategy)."""
+        self._clock_set(bar.ts)
+        self._bar_index += 1
+        self._venue_on_bar(bar)
+        if self._queue:
+            self._drain()
+        self.last_bar = bar
+        self._feed_advance(bar)
+
     # ---------------------------------------------------------------- control
     def set_trading_state(self, state: TradingState, reason: str) -> None:
         if self.risk.set_state(state, reason):

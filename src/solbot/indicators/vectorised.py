@@ -69,9 +69,13 @@ def bollinger(
 
 
 def shift(values: FloatArray, n: int) -> FloatArray:
-    """Values delayed by ``n`` bars (NaN-padded): the value known ``n`` bars ago."""
-    if n <= 0:
+    """Values delayed by ``n`` bars (NaN-padded): the value known ``n`` bars ago. A negative
+    ``n`` looks into the future — only for research labels; the look-ahead check catches it."""
+    if n == 0:
         return values
     out = np.full_like(values, np.nan)
-    out[n:] = values[:-n]
+    if n > 0:
+        out[n:] = values[:-n]
+    else:
+        out[:n] = values[-n:]
     return out

@@ -12,7 +12,8 @@ import numpy as np
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
 from solbot.domain.instruments import Instrument, generic_spot, sol_usdt
 from solbot.domain.ledger import Ledger
-from solbot.domain.values import ZERO
+from solbot.domain.messages import CancelAll, SubmitOrder
+from solbot.domain.values import ZERO, OrderType, Side, TradingState
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
 from solbot.engine.ports import SimClock
@@ -65,7 +66,12 @@ def run_backtest(
     strategy: Strategy,
     config: BacktestConfig | None = None,
     progress: Progress | None = None,
+    trade_from: int = 0,
+    close_at_end: bool = False,
 ) -> BacktestResult:
+    """``trade_from``: bars before this index only warm indicators up (no strategy calls).
+    ``close_at_end``: cancel what rests and sell the position at the last close (less
+    slippage and fees), so every trade is closed and counted."""
     config = config or BacktestConfig()
     engine, venue = build_engine(strategy, config, bars.symbol)
     engine.start(history=bars)
@@ -73,6 +79,9 @@ def run_backtest(
     total = len(bars)
     it = bars.bars()
     done = 0
+    for bar in islice(it, trade_from):
+        engine.warm_up(bar)
+    done = trade_from
     while done < total:
         for bar in islice(it, CHUNK):
             on_bar(bar)
@@ -80,7 +89,20 @@ def run_backtest(
         if progress is not None:
             progress(done, total)
     engine.stop()
+    if close_at_end and engine.last_bar is not None:
+        liquidate(engine, venue, engine.last_bar.close)
     return summarise(bars, engine, venue, config)
+
+
+def liquidate(engine: Engine, venue: SimulatedExchange, price: float) -> None:
+    inst = engine.portfolio.instrument
+    engine.execute([CancelAll()])
+    qty = engine.portfolio.ledger.free(inst.base)
+    if qty >= inst.min_qty:
+        engine.set_trading_state(TradingState.REDUCING, "end of backtest window")
+        engine.execute([SubmitOrder(Side.SELL, OrderType.MARKET, inst.qty(qty), tag="end")])
+        venue.match_market_now(price)
+        engine.on_venue_event_drain()
 
 
 def summarise(

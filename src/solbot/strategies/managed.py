@@ -15,7 +15,7 @@ from typing import Any
 from solbot.domain.messages import Bar, CancelAll, Command, Fill, SubmitOrder
 from solbot.domain.values import ZERO, OrderType, Side
 from solbot.engine.strategy import NO_COMMANDS, Strategy, StrategyContext
-from solbot.indicators.feed import IndicatorSpec, Series
+from solbot.indicators.feed import IndicatorSpec
 from solbot.indicators.regime import Regime, RegimeParams, classify
 from solbot.strategies.risk import RiskManager, RiskParams
 

@@ -1,0 +1,100 @@
+"""``solbot optimize`` — Optuna search, walk-forward evaluation and Monte Carlo."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from solbot.cli import Gaps, app, errors, load_checked, metrics_table, out, progress_bar
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+@app.command()
+def optimize(
+    data: Annotated[Path, typer.Option("--data", help="any supported data file")],
+    strategy: Annotated[str, typer.Option(help="donchian, trend, meanrev or solbot")] = "solbot",
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials (per window)")] = 30,
+    storage: Annotated[
+        str | None, typer.Option(help="study storage URL (default: sqlite in --out)")
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="study name (shared by workers)")] = None,
+    walk: Annotated[
+        bool,
+        typer.Option(
+            "--walk-forward", help="rolling 3 m train / 1 m test, report only test windows"
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option()] = 0,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/optimize"),
+) -> None:
+    """Search strategy parameters (objective: Sharpe - 2 × max drawdown)."""
+    from solbot.research.optimize import optimize as run_optimize
+    from solbot.research.optimize import walk_forward
+    from solbot.research.report import write_walk_forward_report
+
+    with errors():
+        bars = load_checked(data, Gaps.warn)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        bar, update = progress_bar("walk-forward" if walk else "trials")
+        if walk:
+            with bar:
+                wf = walk_forward(bars, strategy, trials=trials, seed=seed, progress=update)
+            payload = {
+                "strategy": strategy,
+                "trials_per_window": trials,
+                "out_of_sample": wf.metrics.to_json(),
+                "buy_and_hold": wf.buy_hold.to_json(),
+                "monte_carlo": wf.monte_carlo,
+                "windows": [
+                    vars(w)
+                    if not hasattr(w, "__slots__")
+                    else {s: getattr(w, s) for s in w.__slots__}
+                    for w in wf.windows
+                ],
+            }
+            (out_dir / "walk_forward.json").write_text(json.dumps(_clean(payload), indent=2))
+            out.print(
+                metrics_table(
+                    f"{strategy}: walk-forward, test windows only ({len(wf.windows)} × 1 month)",
+                    wf.metrics.to_json(),
+                )
+            )
+            out.print(metrics_table("buy & hold, same months", wf.buy_hold.to_json()))
+            out.print(f"Monte Carlo (500 resamples of trade order): {wf.monte_carlo}")
+            out.print(f"report: {write_walk_forward_report(wf, out_dir)}")
+            return
+        url = storage or f"sqlite:///{(out_dir / 'optuna.sqlite').resolve()}"
+        name = study or f"{strategy}-{bars.symbol.replace('/', '')}-{bars.timeframe}"
+        with bar:
+            params, value, st = run_optimize(
+                bars, strategy, trials, seed=seed, storage=url, study_name=name, progress=update
+            )
+        (out_dir / "best.json").write_text(
+            json.dumps(
+                {
+                    "strategy": strategy,
+                    "params": params,
+                    "objective": value,
+                    "trials": len(st.trials),
+                },
+                indent=2,
+            )
+        )
+        out.print(
+            f"study {name!r} at {url}: {len(st.trials)} trials, best objective "
+            f"{value:.3f} with {params}"
+        )
+        out.print("in-sample: judge parameters by the walk-forward report, not by this number")

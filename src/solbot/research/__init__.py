@@ -1,0 +1,1 @@
+"""Research tools: look-ahead check, optimiser, walk-forward, Monte Carlo."""
