@@ -76,8 +76,7 @@ def test_scalar_and_vectorised_classifiers_agree_on_real_data():
     for i in range(len(a)):
         prev = a.close[i - 1] if i else a.open[0]
         tr = max(a.high[i] - a.low[i], abs(a.high[i] - prev), abs(a.low[i] - prev))
-        got.append(classify(p, a.close[i], prev, tr, ef[i], ef_ago[i], es[i], adx[i],
-                            atr_prev[i]))
+        got.append(classify(p, a.close[i], prev, tr, ef[i], ef_ago[i], es[i], adx[i], atr_prev[i]))
     assert np.array_equal(np.array(got, dtype=np.int8)[1:], want[1:])
 
 

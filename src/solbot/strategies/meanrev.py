@@ -49,7 +49,7 @@ class MeanReversion(ManagedStrategy):
 
     def enter(self, bar: Bar) -> Sequence[Command]:
         inst = self.ctx.instrument
-        stop = bar.close - self.stop_atr * self.atr.value
+        stop = float(inst.price_down(max(bar.close - self.stop_atr * self.atr.value, 0.0)))
         qty = self.sized_entry(bar, stop)
         if qty <= 0 or stop <= 0:
             return NO_COMMANDS

@@ -55,8 +55,8 @@ class TrendFollow(ManagedStrategy):
 
     def enter(self, bar: Bar) -> Sequence[Command]:
         inst = self.ctx.instrument
-        r = self.trail_atr * self.atr.value
-        stop = bar.close - r
+        stop = float(inst.price_down(max(bar.close - self.trail_atr * self.atr.value, 0.0)))
+        r = bar.close - stop  # 1 R, measured to the stop as the exchange will hold it
         qty = self.sized_entry(bar, stop)
         if qty <= 0 or stop <= 0:
             return NO_COMMANDS

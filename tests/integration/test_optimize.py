@@ -1,0 +1,118 @@
+"""``solbot optimize``: SQLite by default; two workers sharing one study on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from solbot.data.store import write_parquet
+from solbot.data.synthetic import synthetic_market
+from tests.integration.botproc import solbot_cmd
+
+pytestmark = pytest.mark.integration
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    bars, _ = synthetic_market(bars=24 * 31 * 5, seed=5)
+    path = tmp_path / "synthetic.parquet"
+    write_parquet(bars, path)
+    return path
+
+
+def test_optimize_with_sqlite_storage_then_walk_forward(tmp_path, data_file):
+    r = subprocess.run(
+        solbot_cmd(
+            "optimize",
+            "--data",
+            str(data_file),
+            "--strategy",
+            "donchian",
+            "--trials",
+            "4",
+            "--out",
+            str(tmp_path / "o"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    best = json.loads((tmp_path / "o" / "best.json").read_text())
+    assert best["trials"] == 4 and set(best["params"]) == {"entry_period", "exit_period"}
+    assert (tmp_path / "o" / "optuna.sqlite").exists()
+    wf = subprocess.run(
+        solbot_cmd(
+            "optimize",
+            "--data",
+            str(data_file),
+            "--strategy",
+            "solbot",
+            "--trials",
+            "2",
+            "--walk-forward",
+            "--out",
+            str(tmp_path / "w"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert wf.returncode == 0, wf.stderr
+    report = json.loads((tmp_path / "w" / "walk_forward.json").read_text())
+    assert report["windows"] and "max_drawdown_es95" in report["monte_carlo"]
+    assert (tmp_path / "w" / "walk_forward.html").exists()
+
+
+def test_two_workers_share_one_study_on_postgresql(tmp_path, data_file):
+    schema = f"opt_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG)
+    try:
+        with admin.begin() as c:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {exc.orig}")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    try:
+        # Optuna creates its tables on first use; create them once so the workers do not race.
+        import optuna
+
+        optuna.create_study(storage=url, study_name="shared", direction="maximize")
+        args = [
+            "optimize",
+            "--data",
+            str(data_file),
+            "--strategy",
+            "donchian",
+            "--trials",
+            "6",
+            "--storage",
+            url,
+            "--study",
+            "shared",
+        ]
+        workers = [
+            subprocess.Popen(
+                solbot_cmd(*args, "--seed", str(i), "--out", str(tmp_path / f"w{i}")),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(2)
+        ]
+        outs = [w.communicate(timeout=300) for w in workers]
+        assert all(w.returncode == 0 for w in workers), outs
+        study = optuna.load_study(study_name="shared", storage=url)
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(done) == 12
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

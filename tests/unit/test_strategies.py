@@ -1,0 +1,108 @@
+"""Strategy rules on constructed markets, through the real engine and simulated exchange."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import numpy as np
+
+from solbot.data.bars import BarArrays
+from solbot.domain.messages import SubmitOrder
+from solbot.domain.orders import OrderStatus
+from solbot.domain.values import OrderType, Side
+from solbot.runtime.backtest import run_backtest
+from solbot.strategies.managed import ManagedStrategy
+from solbot.strategies.meanrev import MeanReversion
+from solbot.strategies.switcher import RegimeSwitcher
+from solbot.strategies.trend import TrendFollow
+
+T0 = 1_700_006_400_000
+H = 3_600_000
+
+
+def market(closes: list[float] | np.ndarray, wick: float = 0.003) -> BarArrays:
+    c = np.asarray(closes, dtype=float)
+    o = np.concatenate([[c[0]], c[:-1]])
+    return BarArrays(
+        T0 + H * np.arange(len(c), dtype=np.int64),
+        o,
+        np.maximum(o, c) * (1 + wick),
+        np.minimum(o, c) * (1 - wick),
+        c,
+        np.full(len(c), 1e6),
+        "SOL/USDT",
+        "1h",
+    )
+
+
+def flat_then_breakout(n_flat: int = 80, n_up: int = 40) -> np.ndarray:
+    flat = 100 + 0.3 * np.sin(np.arange(n_flat) * 1.3)
+    up = flat[-1] * 1.012 ** np.arange(1, n_up + 1)
+    return np.concatenate([flat, up])
+
+
+def test_trend_entry_is_a_bracket_sized_to_one_percent_risk():
+    res = run_backtest(market(flat_then_breakout()), TrendFollow(adx_min=0))
+    orders = list(res.engine.portfolio.orders.values())
+    entry = next(o for o in orders if o.tag == "trend-entry")
+    legs = [o for o in orders if o.oco_group == f"oco-{entry.order_id}"]
+    assert {o.type for o in legs} == {OrderType.LIMIT, OrderType.STOP_MARKET}
+    tp = next(o for o in legs if o.type is OrderType.LIMIT).price
+    sl = next(o for o in legs if o.type is OrderType.STOP_MARKET).trigger_price
+    assert tp is not None and sl is not None
+    # signal close c, 1 R = c - stop; take-profit 2.5 R above c, within a tick of rounding
+    c = D(repr(float(res.bars.close[res.bars.ts.tolist().index(entry.created_ts)])))
+    r = c - sl
+    assert abs(tp - (c + D("2.5") * r)) <= D("0.02")
+    risked = entry.quantity * r
+    assert D("99.5") <= risked <= D("100")  # 1 % of the 10,000 equity (lot rounding below)
+
+
+def test_trend_pyramids_at_most_twice():
+    res = run_backtest(market(flat_then_breakout(n_up=80)), TrendFollow(adx_min=0, trail_atr=3))
+    adds = [o for o in res.engine.portfolio.orders.values() if o.tag == "trend-add"]
+    assert 1 <= len(adds) <= 2
+
+
+class BuyAndHold(ManagedStrategy):
+    """Enters once and never exits by itself: only the shared risk rules act."""
+
+    name = "hold"
+
+    def wants_entry(self, bar):  # type: ignore[no-untyped-def]
+        return not self.ctx.open_orders() and not self.ctx.position_qty and bar.ts > T0 + 5 * H
+
+    def enter(self, bar):  # type: ignore[no-untyped-def]
+        return (SubmitOrder(Side.BUY, OrderType.MARKET, D("50")),)
+
+
+def test_black_swan_halves_the_position():
+    closes = [100.0] * 30 + [99.0, 95.0, 90.0, 86.0, 84.0, 84.0]  # -16 % within 24 h
+    res = run_backtest(market(closes), BuyAndHold(emergency_move=0.5, emergency_atr=100))
+    halves = [
+        o for o in res.engine.portfolio.orders.values() if o.tag == "black swan: halve exposure"
+    ]
+    assert len(halves) == 1 and halves[0].status is OrderStatus.FILLED
+    before = sum(
+        (f.fill.quantity for f in res.engine.portfolio.fills if f.fill.side is Side.BUY), D(0)
+    )
+    assert abs(halves[0].quantity - before / 2) <= D("0.001")
+
+
+def test_mean_reversion_buys_below_the_band_and_targets_the_middle():
+    x = np.arange(120)
+    closes = list(100 + 0.4 * np.sin(x * 1.3))
+    closes += [97.0, 96.5, 97.5, 99.0, 100.2, 100.1]
+    res = run_backtest(market(closes), MeanReversion(rsi_max=50))
+    entries = [o for o in res.engine.portfolio.orders.values() if o.tag == "mr-entry"]
+    assert entries and entries[0].status is OrderStatus.FILLED
+    assert res.engine.portfolio.position.is_flat  # the take-profit or the exit ran
+
+
+def test_switcher_stays_flat_in_a_downtrend_and_in_an_emergency():
+    down = market(100 * 0.995 ** np.arange(300))
+    res = run_backtest(down, RegimeSwitcher())
+    assert not any(
+        o.side is Side.BUY and o.status is OrderStatus.FILLED
+        for o in res.engine.portfolio.orders.values()
+    )
