@@ -99,7 +99,7 @@ def liquidate(engine: Engine, venue: SimulatedExchange, price: float) -> None:
     engine.execute([CancelAll()])
     qty = engine.portfolio.ledger.free(inst.base)
     if qty >= inst.min_qty:
-        engine.set_trading_state(TradingState.REDUCING, "end of backtest window")
+        engine.risk.set_state(TradingState.REDUCING, "end of backtest window")  # quietly
         engine.execute([SubmitOrder(Side.SELL, OrderType.MARKET, inst.qty(qty), tag="end")])
         venue.match_market_now(price)
         engine.on_venue_event_drain()
