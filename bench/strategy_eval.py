@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance" / "SOL_USDT-1h.json"
-STRATEGIES = ("donchian", "trend", "meanrev", "solbot")
+STRATEGIES = ("donchian", "trend", "meanrev", "grid", "solbot")
 
 
 def pct(x: float | None) -> str:

@@ -106,3 +106,31 @@ def test_switcher_stays_flat_in_a_downtrend_and_in_an_emergency():
         o.side is Side.BUY and o.status is OrderStatus.FILLED
         for o in res.engine.portfolio.orders.values()
     )
+
+
+def test_grid_never_places_a_buy_beyond_its_cap():
+    from solbot.data.synthetic import synthetic_market
+    from solbot.runtime.backtest import BacktestConfig, build_engine
+    from solbot.strategies.grid import RangeGrid
+
+    bars, _ = synthetic_market(bars=4000, seed=31)
+    engine, _venue = build_engine(RangeGrid(), BacktestConfig(), bars.symbol)
+    engine.start(history=bars)
+    pf = engine.portfolio
+    checked = worst = 0.0
+    seen: set[str] = set()
+    for bar in bars.bars():
+        engine.on_bar(bar)
+        equity = pf.equity(pf.instrument.price(bar.close))
+        resting = sum((o.leaves_qty * (o.price or 0) for o in pf.open_orders()
+                       if o.side is Side.BUY), D(0))
+        ratio = float((pf.position.qty * pf.position.avg_price + resting) / equity)
+        worst = max(worst, ratio)
+        new = [o for o in pf.open_orders() if o.side is Side.BUY and o.order_id not in seen]
+        if new:  # the bar that placed them: the cap must hold against this bar's equity
+            assert ratio <= 0.35 + 1e-9
+            checked += 1
+        seen.update(o.order_id for o in pf.open_orders())
+    grid_fills = [r for r in pf.fills if r.fill.side is Side.SELL]
+    assert checked > 10 and grid_fills, "the grid should have traded"
+    assert worst <= 0.36  # equity moves after placement can lift the ratio a little

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from solbot.domain.instruments import Instrument
 from solbot.domain.messages import Bar, Command, Event, Fill
 from solbot.domain.orders import Order
-from solbot.domain.values import TradingState
+from solbot.domain.values import OrderId, TradingState
 from solbot.indicators.feed import IndicatorSpec, Series
 
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ class StrategyContext:
 
     def open_orders(self) -> list[Order]:
         return self._engine.portfolio.open_orders()
+
+    def order(self, order_id: str) -> Order | None:
+        return self._engine.portfolio.orders.get(OrderId(order_id))
 
     def timestamp_ms(self) -> int:
         return self._engine.clock.timestamp_ms()

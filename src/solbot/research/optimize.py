@@ -40,6 +40,11 @@ SPACES: dict[str, Space] = {
         "rsi_max": (20, 45, float),
         "stop_atr": (1.0, 3.0, float),
     },
+    "grid": {
+        "period": (10, 60, int),
+        "atr_factor": (0.4, 1.5, float),
+        "breakout": (0.01, 0.05, float),
+    },
     "solbot": {
         "trend_entry_period": (10, 60, int),
         "trend_trail_atr": (0.8, 4.0, float),

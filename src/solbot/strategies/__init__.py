@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from solbot.engine.strategy import Strategy
 from solbot.strategies.donchian import DonchianBreakout
+from solbot.strategies.grid import RangeGrid
 from solbot.strategies.ladder import Ladder
 from solbot.strategies.meanrev import MeanReversion
 from solbot.strategies.switcher import RegimeSwitcher
@@ -12,6 +13,7 @@ from solbot.strategies.trend import TrendFollow
 REGISTRY: dict[str, type[Strategy]] = {
     DonchianBreakout.name: DonchianBreakout,
     Ladder.name: Ladder,
+    RangeGrid.name: RangeGrid,
     TrendFollow.name: TrendFollow,
     MeanReversion.name: MeanReversion,
     RegimeSwitcher.name: RegimeSwitcher,

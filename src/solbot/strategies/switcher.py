@@ -1,6 +1,7 @@
 """The default strategy ``solbot``: route by market regime.
 
-UPTREND -> trend-follow entries; RANGE -> mean-reversion entries; MIXED -> no new entries;
+UPTREND -> trend-follow entries; RANGE -> mean-reversion entries (or the range grid with
+``range_mode="grid"``); MIXED -> no new entries;
 DOWNTREND -> flat on a spot (long-only) market; EMERGENCY -> flat and nothing new. An open
 trade is managed by the strategy that opened it until it ends. All share one risk layer.
 """
@@ -13,6 +14,7 @@ from typing import Any
 from solbot.domain.messages import Bar, Command, Fill
 from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.regime import Regime
+from solbot.strategies.grid import RangeGrid
 from solbot.strategies.managed import ManagedStrategy, split_params
 from solbot.strategies.meanrev import MeanReversion
 from solbot.strategies.risk import RiskManager
@@ -22,43 +24,48 @@ from solbot.strategies.trend import TrendFollow
 class RegimeSwitcher(ManagedStrategy):
     name = "solbot"
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, range_mode: str = "meanrev", **params: Any) -> None:
+        if range_mode not in ("meanrev", "grid"):
+            raise ValueError("solbot: range_mode must be 'meanrev' or 'grid'")
+        self.range_mode = range_mode
         risk, regime, rest = split_params(params)
         trend_p = {k[6:]: v for k, v in rest.items() if k.startswith("trend_")}
         mr_p = {k[3:]: v for k, v in rest.items() if k.startswith("mr_")}
-        unknown = [k for k in rest if not k.startswith(("trend_", "mr_"))]
+        grid_p = {k[5:]: v for k, v in rest.items() if k.startswith("grid_")}
+        unknown = [k for k in rest if not k.startswith(("trend_", "mr_", "grid_"))]
         if unknown:
             raise ValueError(f"solbot: unknown parameters {sorted(unknown)}")
         super().__init__(risk=RiskManager(risk), regime=regime)
         self.trend = TrendFollow(risk=self.risk, regime=regime, **trend_p)
         self.meanrev = MeanReversion(risk=self.risk, regime=regime, **mr_p)
+        self.grid = RangeGrid(risk=self.risk, regime=regime, **grid_p)
         self.owner: ManagedStrategy | None = None
 
     def setup(self, ctx: StrategyContext) -> None:
-        self.trend.on_start(ctx)
-        self.meanrev.on_start(ctx)
+        for part in (self.trend, self.meanrev, self.grid):
+            part.on_start(ctx)
 
     def decide(self, bar: Bar) -> Sequence[Command]:
         regime = self.regime
+        for part in (self.trend, self.meanrev, self.grid):
+            part.regime = regime
         long = self.held() > 0
         if regime is Regime.EMERGENCY or (
             regime is Regime.DOWNTREND and not self.ctx.instrument.shortable
         ):
             self.owner = None
+            if self.grid.active:
+                return self.grid.stop_grid(f"flat: {regime.name}")
             return self.exit_all(f"flat: {regime.name}") if long else NO_COMMANDS
+        if self.owner is self.grid and self.grid.active:
+            return self.grid.manage(bar)
         if long:
-            owner = self.owner or self.trend
-            return owner.manage(bar)
+            return (self.owner or self.trend).manage(bar)
         self.owner = None
         if not self.risk.can_enter(bar.ts):
             return NO_COMMANDS
-        pick = (
-            self.trend
-            if regime is Regime.UPTREND
-            else self.meanrev
-            if regime is Regime.RANGE
-            else None
-        )
+        ranger: ManagedStrategy = self.grid if self.range_mode == "grid" else self.meanrev
+        pick = {Regime.UPTREND: self.trend, Regime.RANGE: ranger}.get(regime)
         if pick is None or not pick.wants_entry(bar):
             return NO_COMMANDS
         cmds = pick.enter(bar)
