@@ -19,7 +19,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance" / "SOL_USDT-1h.json"
-STRATEGIES = ("donchian", "trend", "meanrev", "grid", "solbot")
+# (label, strategy, fixed parameters)
+STRATEGIES = (
+    ("donchian", "donchian", {}),
+    ("trend", "trend", {}),
+    ("meanrev", "meanrev", {}),
+    ("grid", "grid", {}),
+    ("solbot", "solbot", {}),
+    ("solbot, range_mode=grid", "solbot", {"range_mode": "grid"}),
+)
 
 
 def pct(x: float | None) -> str:
@@ -47,36 +55,52 @@ def main() -> None:
     fig = go.Figure()
     rows = []
     bh = None
-    for name in STRATEGIES:
+    for name, strategy, fixed in STRATEGIES:
         t0 = time.perf_counter()
-        wf = walk_forward(bars, name, trials=args.trials, seed=0)
+        wf = walk_forward(bars, strategy, trials=args.trials, seed=0, fixed=fixed)
         took = time.perf_counter() - t0
         m, mc = wf.metrics, wf.monte_carlo
-        rows.append(f"| {name} | {pct(m.total_return)} | {num(m.sharpe)} | "
-                    f"{pct(-m.max_drawdown)} | {num(m.profit_factor)} | {pct(m.win_rate)} | "
-                    f"{m.trades} | {m.exposure:.0%} | {pct(-mc.get('max_drawdown_es95', math.nan))}"
-                    f" | {took:.0f} s |")
+        rows.append(
+            f"| {name} | {pct(m.total_return)} | {num(m.sharpe)} | "
+            f"{pct(-m.max_drawdown)} | {num(m.profit_factor)} | {pct(m.win_rate)} | "
+            f"{m.trades} | {m.exposure:.0%} | {pct(-mc.get('max_drawdown_es95', math.nan))}"
+            f" | {took:.0f} s |"
+        )
         x = [ms_to_datetime(int(t)) for t in wf.ts[::4]]
         fig.add_trace(go.Scattergl(x=x, y=wf.equity[::4], name=name))
         bh = wf
     assert bh is not None
     b = bh.buy_hold
-    rows.append(f"| buy & hold | {pct(b.total_return)} | {num(b.sharpe)} | "
-                f"{pct(-b.max_drawdown)} | n/a | n/a | 0 | 100% | n/a | |")
-    fig.add_trace(go.Scattergl(x=[ms_to_datetime(int(t)) for t in bh.ts[::4]],
-                               y=(10000 * bh.close / bh.close[0])[::4], name="buy & hold",
-                               line={"dash": "dot"}))
+    rows.append(
+        f"| buy & hold | {pct(b.total_return)} | {num(b.sharpe)} | "
+        f"{pct(-b.max_drawdown)} | n/a | n/a | 0 | 100% | n/a | |"
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=[ms_to_datetime(int(t)) for t in bh.ts[::4]],
+            y=(10000 * bh.close / bh.close[0])[::4],
+            name="buy & hold",
+            line={"dash": "dot"},
+        )
+    )
     first, last = bh.windows[0].test[0], bh.windows[-1].test[1]
     fig.update_yaxes(type="log", title="equity (USDT, log)")
-    fig.update_layout(template="plotly_dark", height=700, width=1300,
-                      title=f"SOL/USDT 1h walk-forward, out-of-sample only: {first} … {last} "
-                            f"({len(bh.windows)} test months, {args.trials} trials per window)")
+    fig.update_layout(
+        template="plotly_dark",
+        height=700,
+        width=1300,
+        title=f"SOL/USDT 1h walk-forward, out-of-sample only: {first} … {last} "
+        f"({len(bh.windows)} test months, {args.trials} trials per window)",
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(args.out, include_plotlyjs=True, full_html=True)
-    print(f"out-of-sample {first} … {last}, {len(bh.windows)} windows, trials/window "
-          f"{args.trials}\n")
-    print("| strategy | return | Sharpe | max DD | profit factor | win rate | trades | exposure |"
-          " MC max DD ES95 | time |")
+    print(
+        f"out-of-sample {first} … {last}, {len(bh.windows)} windows, trials/window {args.trials}\n"
+    )
+    print(
+        "| strategy | return | Sharpe | max DD | profit factor | win rate | trades | exposure |"
+        " MC max DD ES95 | time |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print(f"\nchart: {args.out}")

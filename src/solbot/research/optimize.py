@@ -81,7 +81,9 @@ def optimize(
     dd_penalty: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
     trade_from: int = 0,
+    fixed: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], float, Any]:
+    """``fixed``: parameters passed to the strategy as they are, not searched."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -99,7 +101,9 @@ def optimize(
 
     def objective(trial: Any) -> float:
         params = suggest(trial, space)
-        result = run_backtest(bars, create(strategy, **params), trade_from=trade_from)
+        result = run_backtest(
+            bars, create(strategy, **params, **(fixed or {})), trade_from=trade_from
+        )
         value = objective_value(result.metrics, dd_penalty)
         done[0] += 1
         if progress is not None:
@@ -157,6 +161,7 @@ def walk_forward(
     seed: int = 0,
     dd_penalty: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
+    fixed: dict[str, Any] | None = None,
 ) -> WalkForward:
     starts = _month_starts(bars.ts)
     idx = [int(np.searchsorted(bars.ts, s)) for s in starts]
@@ -186,12 +191,13 @@ def walk_forward(
             seed + w,
             dd_penalty=dd_penalty,
             trade_from=tr0 - warm,
+            fixed=fixed,
         )
         t_warm = max(0, tr1 - WARMUP_BARS)
         config = BacktestConfig(initial_cash=cash)
         res = run_backtest(
             bars.slice(t_warm, te1),
-            create(strategy, **params),
+            create(strategy, **params, **(fixed or {})),
             config,
             trade_from=tr1 - t_warm,
             close_at_end=True,
