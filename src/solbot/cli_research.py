@@ -98,3 +98,59 @@ def optimize(
             f"{value:.3f} with {params}"
         )
         out.print("in-sample: judge parameters by the walk-forward report, not by this number")
+
+
+@app.command()
+def portfolio(
+    data: Annotated[list[Path], typer.Option("--data", help="one file per symbol")],
+    strategy: Annotated[str, typer.Option()] = "solbot",
+    allocation: Annotated[str, typer.Option(help="equal or vol (inverse volatility)")] = "equal",
+    exposure_cap: Annotated[
+        float,
+        typer.Option(min=0.01, max=1.0, help="max value of all positions / equity for new buys"),
+    ] = 1.0,
+    cash: Annotated[str, typer.Option(help="initial quote balance of the account")] = "30000",
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/portfolio"),
+) -> None:
+    """Backtest one strategy on several symbols sharing one account."""
+    from decimal import Decimal, InvalidOperation
+
+    from solbot.cli import UsageError
+    from solbot.runtime.multi import run_multi
+
+    with errors():
+        try:
+            amount = Decimal(cash)
+        except InvalidOperation:
+            raise UsageError(f"--cash: not a number: {cash!r}") from None
+        sets = [load_checked(p, Gaps.warn) for p in data]
+        if len(sets) < 2:
+            raise UsageError("--data: give two or more files (one per symbol)")
+        start = max(int(d.ts[0]) for d in sets)
+        sets = [d.between(start, None) for d in sets]  # trade the common period only
+        res = run_multi(sets, strategy, amount, allocation, exposure_cap)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "strategy": strategy,
+            "allocation": allocation,
+            "weights": res.weights,
+            "exposure_cap": exposure_cap,
+            "max_exposure": res.max_exposure,
+            "denied_by_cap": res.denied_by_cap,
+            "portfolio": res.metrics.to_json(),
+            "symbols": {s: r.metrics.to_json() for s, r in res.results.items()},
+        }
+        (out_dir / "result.json").write_text(json.dumps(_clean(payload), indent=2))
+        weights = ", ".join(f"{s} {w:.1%}" for s, w in res.weights.items())
+        out.print(
+            metrics_table(
+                f"{strategy} on {len(sets)} symbols ({allocation}: {weights}; "
+                f"exposure cap {exposure_cap:.0%})",
+                res.metrics.to_json(),
+            )
+        )
+        out.print(
+            f"buys denied by the exposure cap: {res.denied_by_cap}; highest exposure "
+            f"{res.max_exposure:.1%}"
+        )
+        out.print(f"result: {out_dir / 'result.json'}")

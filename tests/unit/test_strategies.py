@@ -122,8 +122,9 @@ def test_grid_never_places_a_buy_beyond_its_cap():
     for bar in bars.bars():
         engine.on_bar(bar)
         equity = pf.equity(pf.instrument.price(bar.close))
-        resting = sum((o.leaves_qty * (o.price or 0) for o in pf.open_orders()
-                       if o.side is Side.BUY), D(0))
+        resting = sum(
+            (o.leaves_qty * (o.price or 0) for o in pf.open_orders() if o.side is Side.BUY), D(0)
+        )
         ratio = float((pf.position.qty * pf.position.avg_price + resting) / equity)
         worst = max(worst, ratio)
         new = [o for o in pf.open_orders() if o.side is Side.BUY and o.order_id not in seen]

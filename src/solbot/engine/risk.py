@@ -3,6 +3,7 @@ exception. Trading states: ACTIVE, REDUCING (only exposure-reducing orders), HAL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -17,13 +18,22 @@ class RiskLimits:
     max_open_orders: int = 50
 
 
-class RiskEngine:
-    __slots__ = ("limits", "reason", "state")
+ExtraCheck = Callable[[Order, Portfolio, Decimal], str | None]
 
-    def __init__(self, limits: RiskLimits | None = None) -> None:
+
+class RiskEngine:
+    """``extra_checks`` run after the built-in ones (e.g. a portfolio-wide exposure cap
+    shared by the engines of several symbols)."""
+
+    __slots__ = ("extra_checks", "limits", "reason", "state")
+
+    def __init__(
+        self, limits: RiskLimits | None = None, extra_checks: list[ExtraCheck] | None = None
+    ) -> None:
         self.limits = limits or RiskLimits()
         self.state = TradingState.ACTIVE
         self.reason = ""
+        self.extra_checks = extra_checks or []
 
     def set_state(self, state: TradingState, reason: str) -> bool:
         changed = state is not self.state
@@ -94,4 +104,8 @@ class RiskEngine:
         free = portfolio.ledger.free(asset)
         if amount > free:
             return f"insufficient {asset}: need {amount}, free {free}"
+        for extra in self.extra_checks:
+            reason = extra(order, portfolio, reference_price)
+            if reason is not None:
+                return reason
         return None
