@@ -168,7 +168,7 @@ def backtest(
         Path, typer.Option("--data", help="freqtrade JSON, Binance CSV/zip or Parquet")
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for result.json/report.html")],
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "donchian",
+    strategy: Annotated[str, typer.Option(help="strategy name")] = "solbot",
     start: Annotated[str | None, typer.Option("--from", help="first bar time (ISO, UTC)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="end time, exclusive (ISO, UTC)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,

@@ -67,6 +67,8 @@ def test_backtest_window_and_no_report(tmp_path):
         "--to",
         "2022-01-01",
         "--no-report",
+        "--strategy",
+        "donchian",
         "--param",
         "entry_period=30",
     )
@@ -134,7 +136,8 @@ def test_bad_data_file_gives_one_line_and_exit_3(tmp_path, content, name, needle
         (["backtest", "--data", "D", "--out", "x", "--strategy", "nope"], "unknown strategy"),
         (["backtest", "--data", "D", "--out", "x", "--from", "yesterday"], "--from"),
         (["backtest", "--data", "D", "--out", "x", "--param", "oops"], "KEY=VALUE"),
-        (["backtest", "--data", "D", "--out", "x", "--param", "entry_period=0"], "periods"),
+        (["backtest", "--data", "D", "--out", "x", "--strategy", "donchian", "--param",
+          "entry_period=0"], "periods"),
         (["backtest", "--data", "D", "--out", "x", "--cash", "lots"], "--cash"),
         (["backtest", "--data", "D", "--out", "x", "--slippage", "2"], "slippage"),
         (["backtest", "--data", "D", "--out", "x", "--gaps", "maybe"], "--gaps"),

@@ -234,6 +234,7 @@ def test_replay_a_data_file_and_the_status_and_account_commands(tmp_path):
         assert market["bars"][0][0] == int(bars.ts[0])  # the file's own bars, in order
         analysis = bot.get("/api/analysis/SOL-USDT").json()
         assert analysis["ready"] and 0 <= analysis["indicators"]["adx14"] <= 100
+        assert analysis["regime"] in {"UPTREND", "DOWNTREND", "RANGE", "MIXED", "EMERGENCY"}
     finally:
         bot.signal(signal.SIGTERM)
         assert bot.wait_exit() == 0

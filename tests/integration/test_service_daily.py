@@ -14,7 +14,7 @@ STEP = 300_000  # 5-minute bars keep the whole story inside one UTC day
 
 
 def service(home):  # type: ignore[no-untyped-def]
-    svc = BotService(load_settings(home, environ={}))
+    svc = BotService(load_settings(home, environ={"SOLBOT_STRATEGY": "donchian"}))
     svc.build()
     return svc
 

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     symbol: str = "SOL/USDT"
     timeframe: str = "1h"
 
-    strategy: str = "donchian"
+    strategy: str = "solbot"
     initial_cash: Decimal = Field(Decimal("10000"), gt=0)
     fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
     slippage: Decimal = Field(Decimal("0.0005"), ge=0, lt=1)

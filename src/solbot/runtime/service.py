@@ -246,6 +246,7 @@ class BotService:
         strategies issue."""
         from solbot.data.bars import BarArrays
         from solbot.indicators import vectorised as vec
+        from solbot.indicators.regime import Regime, classify_arrays
 
         bars = list(self.recent_bars)
         if len(bars) < 60:
@@ -267,12 +268,16 @@ class BotService:
         }
         values = {k: round(float(v[-1]), 6) for k, v in last.items()}
         values["atr_pct"] = round(values["atr14"] / float(a.close[-1]), 6)
+        regimes = classify_arrays(a)
+        names = [Regime(int(r)).name for r in regimes[-50:]]
         values["ema10_slope5"] = round(float(last["ema10"][-1] / last["ema10"][-6] - 1), 6)
         return {
             "bars": len(bars),
             "ready": True,
             "time": ms_to_datetime(bars[-1].ts),
             "close": bars[-1].close,
+            "regime": names[-1],
+            "recent_regimes": names,
             "indicators": values,
         }
 
