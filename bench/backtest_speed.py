@@ -163,6 +163,8 @@ def cli_end_to_end(parquet: Path) -> float:
                 "backtest",
                 "--data",
                 str(parquet),
+                "--strategy",
+                "donchian",
                 "--no-report",
                 "--out",
                 out,

@@ -27,12 +27,13 @@ from solbot import __version__
 from solbot.data.bars import BarArrays, DataError, timeframe_ms
 from solbot.data.importers import load_bars
 from solbot.data.validate import GapPolicy, validate
-
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
-EXIT_DATA = 3
-EXIT_EXCHANGE = 4
+from solbot.runtime.exitcodes import (
+    EXIT_DATA,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SOL-Bot trading bot.")
 data_app = typer.Typer(no_args_is_help=True, help="Market data: import, download, list.")

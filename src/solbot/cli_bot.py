@@ -14,14 +14,12 @@ import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
 from solbot.cli import (
-    EXIT_EXCHANGE,
     UsageError,
     app,
     err,
@@ -29,10 +27,12 @@ from solbot.cli import (
     fail,
     out,
 )
-from solbot.runtime.config import ConfigError, Settings, load_settings
-from solbot.runtime.service import EXIT_KILLED
+from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_UNHEALTHY
+from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
 
-EXIT_UNHEALTHY = 5
+if TYPE_CHECKING:
+    from solbot.runtime.config import Settings
+
 
 notify_app = typer.Typer(no_args_is_help=True, help="Discord notifications.")
 app.add_typer(notify_app, name="notify")
@@ -52,6 +52,8 @@ def run_loop(coro: Coroutine[Any, Any, int]) -> int:
 
 
 def settings_or_exit(home: Path | None, config: Path | None, **overrides: Any) -> Settings:
+    from solbot.runtime.config import ConfigError, load_settings
+
     try:
         return load_settings(home, config, overrides)
     except ConfigError as exc:
@@ -143,7 +145,9 @@ def kill(
     out.print(f"kill switch engaged: {flag}")
 
 
-def _get(url: str, path: str) -> httpx.Response:
+def _get(url: str, path: str) -> Any:
+    import httpx
+
     try:
         return httpx.get(url.rstrip("/") + path, timeout=5.0)
     except httpx.HTTPError as exc:

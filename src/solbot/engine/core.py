@@ -89,13 +89,7 @@ class Engine:
     # ---------------------------------------------------------------- market data
     def on_bar(self, bar: Bar) -> None:
         """One closed bar: the venue matches what was resting, then the strategy decides."""
-        self._clock_set(bar.ts)
-        self._bar_index += 1
-        self._venue_on_bar(bar)
-        if self._queue:
-            self._drain()
-        self.last_bar = bar
-        self._feed_advance(bar)
+        self.warm_up(bar)
         try:  # zero-cost in CPython 3.11+ when nothing raises
             cmds = self._strategy_on_bar(bar)
         except Exception as exc:

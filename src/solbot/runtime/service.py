@@ -45,6 +45,7 @@ from solbot.ops.notify import ErrorAlerts
 from solbot.persistence.store import Restored, Store
 from solbot.runtime.backtest import instrument_for
 from solbot.runtime.config import MarketSource, Settings
+from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_OK
 from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
 from solbot.strategies import create
 from solbot.venues.sim import SimConfig, SimulatedExchange
@@ -53,9 +54,6 @@ if TYPE_CHECKING:
     from solbot.api.app import ApiServer
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_KILLED = 10  # kill switch engaged: systemd must not restart (RestartPreventExitStatus)
 
 
 class KillSwitchEngaged(Exception):

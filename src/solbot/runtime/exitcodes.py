@@ -1,0 +1,9 @@
+"""Process exit codes of the ``solbot`` command (documented in the README)."""
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_DATA = 3
+EXIT_UNREACHABLE = 4
+EXIT_UNHEALTHY = 5
+EXIT_KILLED = 10  # kill switch engaged: systemd must not restart (RestartPreventExitStatus)
