@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from solbot.data.store import write_parquet
 from solbot.data.synthetic import synthetic_market
 from tests.integration.botproc import solbot_cmd
+from tests.pg import pg_schema
 
 pytestmark = pytest.mark.integration
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -71,16 +69,7 @@ def test_optimize_with_sqlite_storage_then_walk_forward(tmp_path, data_file):
 
 
 def test_two_workers_share_one_study_on_postgresql(tmp_path, data_file):
-    schema = f"opt_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG)
-    try:
-        with admin.begin() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {exc.orig}")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    try:
+    with pg_schema("opt") as url:
         # Optuna creates its tables on first use; create them once so the workers do not race.
         import optuna
 
@@ -112,7 +101,3 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, data_file):
         study = optuna.load_study(study_name="shared", storage=url)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         assert len(done) == 12
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()

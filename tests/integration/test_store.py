@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from solbot.domain.messages import SubmitOrder
 from solbot.domain.values import OrderType, Side
 from solbot.persistence.models import AuditRow, FillRow, OrderRow
 from solbot.persistence.store import Store
 from tests.conftest import Scripted, bar, make_engine
+from tests.pg import pg_schema
 
 pytestmark = pytest.mark.integration
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -28,23 +28,13 @@ def store(request, tmp_path) -> Iterator[Store]:
         yield s
         s.close()
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG)
-    try:
-        with admin.begin() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {exc.orig}")
-    s = Store(f"{PG}?options=-csearch_path%3D{schema}")
-    s.migrate()
-    try:
-        yield s
-    finally:
-        s.close()
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema("t") as url:
+        s = Store(url)
+        s.migrate()
+        try:
+            yield s
+        finally:
+            s.close()
 
 
 def test_events_round_trip_and_restore(store):
