@@ -134,6 +134,7 @@ def create_app(service: BotService) -> FastAPI:
         inst = s.instrument
         mark = s.mark()
         pos = pf.position
+        equity, daily, total = s.pnl_snapshot()
         return Account(
             asset=inst.quote,
             balance=_dec(pf.ledger.total(inst.quote)),
@@ -141,9 +142,9 @@ def create_app(service: BotService) -> FastAPI:
                 a: {"free": _dec(f), "locked": _dec(lk)}
                 for a, (f, lk) in pf.ledger.snapshot().items()
             },
-            equity=_dec(s.equity()),
-            dailyPnL=_dec(s.daily_pnl()),
-            totalPnL=_dec(s.total_pnl()),
+            equity=_dec(equity),
+            dailyPnL=_dec(daily),
+            totalPnL=_dec(total),
             fees=_dec(pos.fees),
             positions=[
                 Position(

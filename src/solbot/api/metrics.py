@@ -52,14 +52,11 @@ class _Live(Collector):
         )
         bal.add_metric([inst.quote], float(led.total(inst.quote)))
         yield bal
-        yield g(
-            "solbot_daily_pnl",
-            "PnL since the start of the trading day (quote)",
-            float(s.daily_pnl()),
-        )
+        equity, daily, total = s.pnl_snapshot()
+        yield g("solbot_daily_pnl", "PnL since the start of the trading day (quote)", float(daily))
         yield g("solbot_uptime_seconds", "Seconds since the service started", s.uptime)
-        yield g("solbot_equity", "Account equity marked to market (quote)", float(s.equity()))
-        yield g("solbot_total_pnl", "Equity minus initial capital (quote)", float(s.total_pnl()))
+        yield g("solbot_equity", "Account equity marked to market (quote)", float(equity))
+        yield g("solbot_total_pnl", "Equity minus initial capital (quote)", float(total))
         yield g(
             "solbot_position_size", "Position in base units", float(s.engine.portfolio.position.qty)
         )

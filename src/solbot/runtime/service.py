@@ -178,6 +178,13 @@ class BotService:
     def equity(self) -> Decimal:
         return self.instrument.money(self.engine.portfolio.equity(self.mark()))
 
+    def pnl_snapshot(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(equity, daily PnL, total PnL) from one mark-to-market."""
+        equity = self.equity()
+        start = self.day.start_equity if self.day is not None else equity
+        money = self.instrument.money
+        return equity, money(equity - start), money(equity - self.engine.portfolio.initial_quote)
+
     def daily_pnl(self) -> Decimal:
         if self.day is None:
             return ZERO
