@@ -75,4 +75,6 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path):
         assert bot.wait_exit() == 0
     assert db_rows(tmp_path, f"select count(*) from orders where status in {OPEN}") == [(0,)]
     assert check_books(tmp_path, Decimal("10000")) == fills_seen
+    locked = db_rows(tmp_path, "select locked from balances")
+    assert all(Decimal(x) == 0 for (x,) in locked)  # nothing held for orders that are gone
     assert fills_seen > 0, "the bot should have traded between the kills"

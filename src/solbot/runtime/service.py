@@ -132,7 +132,8 @@ class BotService:
             self.store.put(
                 initial_quote=str(s.initial_cash), started_at=self.started_at.isoformat()
             )
-            self.store.write_books(portfolio.ledger, portfolio.position, 0)
+        # the books as this run starts them (after a crash: what stale orders held is free)
+        self.store.write_books(portfolio.ledger, portfolio.position, int(time.time() * 1000))
         self.engine.listeners.append(self._on_event)
         self.engine.start()
         if "last_bar" in restored.kv:  # marks equity and risk checks until the next bar
