@@ -143,3 +143,16 @@ def test_unaffordable_order_is_denied_before_the_venue():
     assert isinstance(strat.events[-1], OrderDenied)
     assert "insufficient USDT" in strat.events[-1].reason
     assert not venue.open_order_ids()
+
+
+def test_bracket_entry_partly_filled_then_cancelled_still_gets_its_exits():
+    entry = SubmitOrder(BUY, OrderType.LIMIT, D("3"), price=D("9.50"))
+    cmd = SubmitBracket(entry, D("12.00"), D("8.00"))
+    bars = [bar(0, 10, 10, 10, 10, 10), bar(1, 10, 10, 9.4, 9.6, 10)]
+    engine, venue, _ = run({0: [cmd]}, bars, config=SimConfig(max_volume_fraction=0.1))
+    (entry_order,) = engine.portfolio.orders.values()
+    assert entry_order.filled_qty == D("1")  # 10 % of the bar's volume
+    engine.execute([CancelOrder(entry_order.order_id)])
+    legs = [o for o in engine.portfolio.orders.values() if o.oco_group]
+    assert {o.quantity for o in legs} == {D("1")} and len(legs) == 2
+    assert len(venue.open_order_ids()) == 2

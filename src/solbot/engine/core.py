@@ -219,7 +219,9 @@ class Engine:
                 del self._brackets[event.order_id]
                 self._arm_bracket(event.order_id, bracket)
         elif not isinstance(event, OrderAccepted):
-            self._brackets.pop(event.order_id, None)
+            bracket = self._brackets.pop(event.order_id, None)
+            if bracket is not None:  # a partly filled entry that ended: protect what filled
+                self._arm_bracket(event.order_id, bracket)
             self._run_strategy(lambda: self.strategy.on_order_event(event))
 
     def _arm_bracket(self, entry_id: OrderId, bracket: SubmitBracket) -> None:

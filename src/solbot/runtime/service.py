@@ -288,8 +288,7 @@ class BotService:
         }
 
     def _skip_bar(self, bar: Bar) -> None:
-        self.engine.venue.on_bar(bar)  # the market moves on; the strategy sits out
-        self.engine.last_bar = bar
+        self.engine.warm_up(bar)  # the market moves on (resting orders may fill); no strategy
 
     def _day_check(self, bar: Bar) -> None:
         day = datetime.fromtimestamp(bar.ts / 1000, self.tz).date().isoformat()
