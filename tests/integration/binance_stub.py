@@ -4,15 +4,12 @@ records every request, so tests drive the real ccxt code over real HTTP."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from solbot.data.bars import BarArrays, timeframe_ms
+from tests.integration.http_util import JsonHandler, LoopbackServer
 
 SYMBOL_INFO = {
     "symbol": "SOLUSDT",
@@ -52,22 +49,19 @@ SYMBOL_INFO = {
 }
 
 
-class BinanceStub:
+class BinanceStub(LoopbackServer):
     def __init__(self, bars: BarArrays) -> None:
         self.bars = bars
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return None
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 q = parse_qs(url.query)
                 stub.requests.append((url.path, q))
                 if url.path == "/api/v3/exchangeInfo":
-                    self._json(
+                    self.send_json(
                         {
                             "timezone": "UTC",
                             "serverTime": 0,
@@ -77,27 +71,17 @@ class BinanceStub:
                         }
                     )
                 elif url.path == "/api/v3/klines":
-                    self._json(stub.klines(q))
+                    self.send_json(stub.klines(q))
                 elif url.path == "/api/v3/time":
-                    self._json({"serverTime": 0})
+                    self.send_json({"serverTime": 0})
                 else:
-                    self._json({"code": -1100, "msg": f"not emulated: {url.path}"}, 404)
+                    self.send_json({"code": -1100, "msg": f"not emulated: {url.path}"}, 404)
 
-            def _json(self, body: object, status: int = 200) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def klines(self, q: dict[str, list[str]]) -> list[list[object]]:
         b = self.bars
@@ -129,11 +113,3 @@ class BinanceStub:
             )
             i += 1
         return out
-
-    def __enter__(self) -> BinanceStub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
