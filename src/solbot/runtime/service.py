@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from solbot import __version__
+from solbot.data.bars import timeframe_ms
 from solbot.domain.instruments import Instrument
 from solbot.domain.ledger import Ledger
 from solbot.domain.messages import (
@@ -202,15 +203,20 @@ class BotService:
             if self.uptime > 30:
                 problems.append("no market data yet")
         else:
-            expected = (
-                1.0 / self.settings.speed if self.settings.market != MarketSource.EXCHANGE else 60.0
-            )
             age = time.monotonic() - self.last_bar_wall
-            if age > max(5.0, expected * self.settings.stale_after_bars):
+            if age > self.stale_after_seconds():
                 problems.append(f"market data stale ({age:.0f} s)")
         if self._stopping:
             problems.append("stopping")
         return not problems, problems
+
+    def stale_after_seconds(self) -> float:
+        """Paced markets: ``stale_after_bars`` bar intervals (at least 5 s). Exchange data: a
+        closed bar is due once per timeframe, so stale means more than half a bar late."""
+        s = self.settings
+        if s.market is MarketSource.EXCHANGE:
+            return timeframe_ms(s.timeframe) / 1000 * 1.5 + 30.0
+        return max(5.0, s.stale_after_bars / s.speed)
 
     # ---------------------------------------------------------------- events
     def _on_event(self, event: Event | TradingStateChanged) -> None:
