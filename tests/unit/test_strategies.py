@@ -135,3 +135,15 @@ def test_grid_never_places_a_buy_beyond_its_cap():
     grid_fills = [r for r in pf.fills if r.fill.side is Side.SELL]
     assert checked > 10 and grid_fills, "the grid should have traded"
     assert worst <= 0.36  # equity moves after placement can lift the ratio a little
+
+
+def test_grid_stop_cancels_resting_buys_even_when_nothing_was_bought():
+    from solbot.strategies.grid import RangeGrid
+
+    x = np.arange(200)
+    closes = list(100 + 0.6 * np.sin(x * 1.3))  # a range: the grid starts
+    closes += [103.0, 106.0, 109.0, 112.0]  # breakout upwards before any level below fills
+    res = run_backtest(market(closes, wick=0.001), RangeGrid())
+    pf = res.engine.portfolio
+    assert any(o.tag.startswith("grid-buy") for o in pf.orders.values())
+    assert not pf.open_orders()

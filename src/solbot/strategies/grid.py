@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from solbot.domain.messages import Bar, Command, Event, Fill, SubmitOrder
+from solbot.domain.messages import Bar, CancelAll, Command, Event, Fill, SubmitOrder
 from solbot.domain.values import ZERO, OrderType, Side
 from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.feed import IndicatorSpec
@@ -81,7 +81,8 @@ class RangeGrid(ManagedStrategy):
         self.active = False
         self.levels = []
         self.filled.clear()
-        return self.exit_all(reason)
+        # resting buys must go even when nothing is held yet
+        return self.exit_all(reason) or (CancelAll(),)
 
     # ------------------------------------------------------------- per bar
     def decide(self, bar: Bar) -> Sequence[Command]:
