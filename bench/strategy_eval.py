@@ -27,6 +27,7 @@ STRATEGIES = (
     ("grid", "grid", {}),
     ("solbot", "solbot", {}),
     ("solbot, range_mode=grid", "solbot", {"range_mode": "grid"}),
+    ("solbot, shortable market", "solbot", {"shortable": True}),
 )
 
 
@@ -57,7 +58,11 @@ def main() -> None:
     bh = None
     for name, strategy, fixed in STRATEGIES:
         t0 = time.perf_counter()
-        wf = walk_forward(bars, strategy, trials=args.trials, seed=0, fixed=fixed)
+        fixed = dict(fixed)
+        shortable = bool(fixed.pop("shortable", False))
+        wf = walk_forward(
+            bars, strategy, trials=args.trials, seed=0, fixed=fixed, shortable=shortable
+        )
         took = time.perf_counter() - t0
         m, mc = wf.metrics, wf.monte_carlo
         rows.append(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,8 +61,9 @@ def make_engine(
     cash: str = "10000",
     base: str = "0",
     config: SimConfig | None = None,
+    shortable: bool = False,
 ) -> tuple[Engine, SimulatedExchange]:
-    inst = sol_usdt()
+    inst = replace(sol_usdt(), shortable=shortable)
     balances = {"USDT": Decimal(cash), "SOL": Decimal(base)}
     venue = SimulatedExchange(inst, balances, config)
     engine = Engine(strategy, Portfolio(inst, Ledger(balances)), venue, SimClock())

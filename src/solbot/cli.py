@@ -178,11 +178,25 @@ def backtest(
     slippage: Annotated[str, typer.Option(help="slippage, e.g. 0.0005")] = "0.0005",
     gaps: Annotated[Gaps, typer.Option(help="what to do about gaps in the data")] = Gaps.warn,
     report: Annotated[bool, typer.Option("--report/--no-report", help="write report.html")] = True,
+    shortable: Annotated[
+        bool, typer.Option("--shortable", help="allow short selling (margin/futures-like)")
+    ] = False,
 ) -> None:
     """Backtest a strategy on a data file through the same engine the bot runs live."""
     with errors():
         run_backtest_command(
-            data, out_dir, strategy, start, end, param or [], cash, fee, slippage, gaps, report
+            data,
+            out_dir,
+            strategy,
+            start,
+            end,
+            param or [],
+            cash,
+            fee,
+            slippage,
+            gaps,
+            report,
+            shortable,
         )
 
 
@@ -198,9 +212,12 @@ def run_backtest_command(
     slippage: str,
     gaps: Gaps,
     report: bool,
+    shortable: bool = False,
 ) -> None:
+    from dataclasses import replace
+
     from solbot.reporting.report import write_report, write_result
-    from solbot.runtime.backtest import BacktestConfig, run_backtest
+    from solbot.runtime.backtest import BacktestConfig, instrument_for, run_backtest
     from solbot.strategies import create
     from solbot.venues.sim import SimConfig
 
@@ -218,6 +235,8 @@ def run_backtest_command(
     lo, hi = parse_time(start, "--from"), parse_time(end, "--to")
     t0 = time.perf_counter()
     bars = load_checked(data, gaps)
+    if shortable:
+        config = replace(config, instrument=replace(instrument_for(bars.symbol), shortable=True))
     if lo is not None or hi is not None:
         bars = bars.between(lo, hi)
         if len(bars) == 0:

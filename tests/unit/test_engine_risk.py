@@ -86,3 +86,19 @@ def test_strategy_exception_halts_trading_instead_of_crashing():
     engine.on_bar(bar(0, 10, 10, 10, 10))
     assert engine.risk.state is TradingState.HALTED
     assert isinstance(seen[-1], TradingStateChanged) and "boom" in seen[-1].reason
+
+
+def test_shortable_market_refuses_a_sell_that_would_flip_a_long_into_a_short():
+    from solbot.domain.messages import OrderDenied as Denied
+
+    strat = Scripted({0: [SubmitOrder(BUY, OrderType.MARKET, D("2"))],
+                      2: [SubmitOrder(SELL, OrderType.MARKET, D("5"))],
+                      3: [SubmitOrder(SELL, OrderType.MARKET, D("2"))],
+                      5: [SubmitOrder(SELL, OrderType.MARKET, D("3"))]})
+    engine, _ = make_engine(strat, shortable=True)
+    for i in range(7):
+        engine.on_bar(bar(i, 10, 10, 10, 10))
+    (denied,) = [e for e in strat.events if isinstance(e, Denied)]
+    assert "close the long" in denied.reason
+    assert engine.portfolio.position.qty == D("-3")  # flat first, then a 3 SOL short
+    assert engine.portfolio.ledger.free("SOL") == D("-3")

@@ -45,3 +45,14 @@ class Peeking(Strategy):
 def test_a_peeking_strategy_is_caught():
     report = check_lookahead(MARKET, Peeking, checkpoints=8, seed=1)
     assert not report.ok and report.mismatch_at is not None
+
+
+def test_the_switcher_on_a_shortable_market_does_not_look_ahead():
+    from dataclasses import replace
+
+    from solbot.domain.instruments import sol_usdt
+    from solbot.runtime.backtest import BacktestConfig
+
+    config = BacktestConfig(instrument=replace(sol_usdt(), shortable=True))
+    report = check_lookahead(MARKET, REGISTRY["solbot"], checkpoints=8, seed=2, config=config)
+    assert report.ok, report.detail

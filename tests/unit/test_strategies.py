@@ -147,3 +147,24 @@ def test_grid_stop_cancels_resting_buys_even_when_nothing_was_bought():
     pf = res.engine.portfolio
     assert any(o.tag.startswith("grid-buy") for o in pf.orders.values())
     assert not pf.open_orders()
+
+
+def test_switcher_shorts_a_downtrend_only_on_a_shortable_market():
+    from dataclasses import replace
+
+    from solbot.domain.instruments import sol_usdt
+    from solbot.runtime.backtest import BacktestConfig
+
+    closes = np.concatenate([100 + 0.3 * np.sin(np.arange(80) * 1.3),
+                             100 * 0.994 ** np.arange(1, 200)])
+    spot = run_backtest(market(closes), RegimeSwitcher())
+    assert not any(o.side is Side.SELL and o.tag.startswith("trend-short")
+                   for o in spot.engine.portfolio.orders.values())
+    config = BacktestConfig(instrument=replace(sol_usdt(), shortable=True))
+    res = run_backtest(market(closes), RegimeSwitcher(), config)
+    shorts = [o for o in res.engine.portfolio.orders.values()
+              if o.tag == "trend-short-entry" and o.status is OrderStatus.FILLED]
+    assert shorts
+    assert min(r.position_qty for r in res.engine.portfolio.fills) < 0
+    assert res.metrics.total_return > 0  # a steady fall is what a short is for
+    assert res.engine.portfolio.ledger.snapshot() == res.venue.books.snapshot()

@@ -40,13 +40,23 @@ def reservation(
     quote_quantity: Decimal | None,
     price: Decimal | None,
     reference_price: Decimal,
+    base_available: Decimal | None = None,
 ) -> tuple[str, Decimal]:
-    """Which asset and how much of it an open order must hold locked."""
+    """Which asset and how much of it an open order must hold locked.
+
+    A sell holds the base it sells; on a shortable market a sell of more base than is
+    available opens a short and holds quote collateral of its full value plus fee instead
+    (the caller refuses a sell that would close a long and open a short at once)."""
+    fee_rate = max(instrument.maker_fee, instrument.taker_fee)
     if side is Side.SELL:
-        return instrument.base, quantity
+        short = instrument.shortable and base_available is not None and quantity > base_available
+        if not short:
+            return instrument.base, quantity
+        est = price if price is not None else reference_price
+        notional = quantity * est * (1 + MARKET_BUY_LOCK_BUFFER)
+        return instrument.quote, instrument.money(notional + instrument.fee(notional, fee_rate))
     if quote_quantity is not None:
         return instrument.quote, quote_quantity
-    fee_rate = max(instrument.maker_fee, instrument.taker_fee)
     if order_type is OrderType.LIMIT and price is not None:
         notional = quantity * price
     else:
@@ -140,9 +150,10 @@ class Ledger:
         held = self.held(key)
         if fill.side is Side.BUY:
             return fill.quantity * fill.price + fill.fee <= held + self.free(instrument.quote)
-        return fill.quantity <= held + self.free(instrument.base) and fill.fee <= (
-            self.free(instrument.quote) + fill.quantity * fill.price
-        )
+        fee_ok = fill.fee <= self.free(instrument.quote) + held + fill.quantity * fill.price
+        if instrument.shortable:  # base may go negative: a short, backed by quote collateral
+            return fee_ok
+        return fill.quantity <= held + self.free(instrument.base) and fee_ok
 
     def settle(self, fill: Fill, instrument: Instrument, key: str) -> None:
         """Apply a fill, paying first from ``key``'s hold, then from free balance."""
@@ -157,6 +168,8 @@ class Ledger:
             get_asset, get = instrument.quote, notional - fill.fee
         spend = self.balance(pay_asset)
         h = self._holds.get(key)
+        if h is not None and h.asset != pay_asset:
+            h = None  # a short sale's hold is quote collateral: it stays until the order ends
         from_hold = min(pay, h.amount, spend.locked) if h is not None else ZERO
         if h is not None:
             h.amount -= from_hold

@@ -46,6 +46,7 @@ def order_reservation(
         order.quote_quantity,
         order.price if order.type is OrderType.LIMIT else order.trigger_price,
         reference_price,
+        ledger.free(instrument.base) + ledger.held(order.oco_group),
     )
     if order.oco_group is not None and ledger.holds_key(order.oco_group):
         return asset, ZERO

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,7 +23,7 @@ import numpy as np
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
 from solbot.reporting.metrics import Metrics, compute_metrics
 from solbot.reporting.trades import Trade
-from solbot.runtime.backtest import BacktestConfig, run_backtest
+from solbot.runtime.backtest import BacktestConfig, instrument_for, run_backtest
 from solbot.strategies import create
 
 Space = dict[str, tuple[float, float, type]]
@@ -82,6 +83,7 @@ def optimize(
     progress: Callable[[int, int], None] | None = None,
     trade_from: int = 0,
     fixed: dict[str, Any] | None = None,
+    config: BacktestConfig | None = None,
 ) -> tuple[dict[str, Any], float, Any]:
     """``fixed``: parameters passed to the strategy as they are, not searched."""
     import optuna
@@ -102,7 +104,7 @@ def optimize(
     def objective(trial: Any) -> float:
         params = suggest(trial, space)
         result = run_backtest(
-            bars, create(strategy, **params, **(fixed or {})), trade_from=trade_from
+            bars, create(strategy, **params, **(fixed or {})), config, trade_from=trade_from
         )
         value = objective_value(result.metrics, dd_penalty)
         done[0] += 1
@@ -162,6 +164,7 @@ def walk_forward(
     dd_penalty: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
     fixed: dict[str, Any] | None = None,
+    shortable: bool = False,
 ) -> WalkForward:
     starts = _month_starts(bars.ts)
     idx = [int(np.searchsorted(bars.ts, s)) for s in starts]
@@ -184,6 +187,7 @@ def walk_forward(
         if te1 - tr1 < 24 or tr1 - tr0 < 24 * 30:
             continue
         warm = max(0, tr0 - WARMUP_BARS)
+        inst = replace(instrument_for(bars.symbol), shortable=True) if shortable else None
         params, score, _ = optimize(
             bars.slice(warm, tr1),
             strategy,
@@ -192,9 +196,10 @@ def walk_forward(
             dd_penalty=dd_penalty,
             trade_from=tr0 - warm,
             fixed=fixed,
+            config=BacktestConfig(instrument=inst),
         )
         t_warm = max(0, tr1 - WARMUP_BARS)
-        config = BacktestConfig(initial_cash=cash)
+        config = BacktestConfig(initial_cash=cash, instrument=inst)
         res = run_backtest(
             bars.slice(t_warm, te1),
             create(strategy, **params, **(fixed or {})),

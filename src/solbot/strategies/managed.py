@@ -90,7 +90,7 @@ class ManagedStrategy(Strategy):
         return NO_COMMANDS
 
     def decide(self, bar: Bar) -> Sequence[Command]:
-        if self.held() > ZERO:
+        if self.held() > ZERO or self.short_held() > ZERO:
             return self.manage(bar)
         if self.risk.can_enter(bar.ts) and self.wants_entry(bar):
             cmds = self.enter(bar)
@@ -118,11 +118,22 @@ class ManagedStrategy(Strategy):
         qty = self.ctx.position_qty
         return qty if qty >= self.ctx.instrument.min_qty else ZERO
 
+    def short_held(self) -> Decimal:
+        """The size of a short position (shortable markets), or zero."""
+        qty = -self.ctx.position_qty
+        return qty if qty >= self.ctx.instrument.min_qty else ZERO
+
     def equity(self, bar: Bar) -> Decimal:
         return self.ctx.equity(self.ctx.instrument.price(bar.close))
 
     def exit_all(self, tag: str) -> Sequence[Command]:
         qty = self.held()
+        short = self.short_held()
+        if short > ZERO:
+            return (
+                CancelAll(),
+                SubmitOrder(Side.BUY, OrderType.MARKET, short, reduce_only=True, tag=tag),
+            )
         if qty <= ZERO:
             return NO_COMMANDS
         return (

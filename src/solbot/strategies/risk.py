@@ -93,10 +93,14 @@ class RiskManager:
         stop: Decimal,
         scale: Decimal = Decimal(1),
     ) -> Decimal:
-        if entry <= ZERO or stop <= ZERO or stop >= entry:
+        """Quantity for a long (stop below entry) or a short (stop above entry, shortable
+        markets: the short's full value is held as quote collateral)."""
+        if entry <= ZERO or stop <= ZERO or stop == entry:
+            return ZERO
+        if stop > entry and not inst.shortable:
             return ZERO
         risk_amount = equity * Decimal(str(self.p.risk_per_trade)) * scale
-        qty = risk_amount / (entry - stop)
+        qty = risk_amount / abs(entry - stop)
         cap_value = equity * Decimal(str(self.p.max_position_pct))
         affordable = free_quote / (entry * (1 + inst.taker_fee)) * Decimal("0.995")
         qty = inst.qty(min(qty, cap_value / entry, affordable))

@@ -2,7 +2,8 @@
 
 UPTREND -> trend-follow entries; RANGE -> mean-reversion entries (or the range grid with
 ``range_mode="grid"``); MIXED -> no new entries;
-DOWNTREND -> flat on a spot (long-only) market; EMERGENCY -> flat and nothing new. An open
+DOWNTREND -> flat on a spot (long-only) market, trend-follow shorts on a market configured
+as shortable; EMERGENCY -> flat and nothing new. An open
 trade is managed by the strategy that opened it until it ends. All share one risk layer.
 """
 
@@ -37,35 +38,45 @@ class RegimeSwitcher(ManagedStrategy):
             raise ValueError(f"solbot: unknown parameters {sorted(unknown)}")
         super().__init__(risk=RiskManager(risk), regime=regime)
         self.trend = TrendFollow(risk=self.risk, regime=regime, **trend_p)
+        self.trend_short = TrendFollow(risk=self.risk, regime=regime, direction="short", **trend_p)
         self.meanrev = MeanReversion(risk=self.risk, regime=regime, **mr_p)
         self.grid = RangeGrid(risk=self.risk, regime=regime, **grid_p)
         self.owner: ManagedStrategy | None = None
 
     def setup(self, ctx: StrategyContext) -> None:
-        for part in (self.trend, self.meanrev, self.grid):
+        for part in (self.trend, self.trend_short, self.meanrev, self.grid):
             part.on_start(ctx)
 
     def decide(self, bar: Bar) -> Sequence[Command]:
         regime = self.regime
-        for part in (self.trend, self.meanrev, self.grid):
+        for part in (self.trend, self.trend_short, self.meanrev, self.grid):
             part.regime = regime
         long = self.held() > 0
-        if regime is Regime.EMERGENCY or (
-            regime is Regime.DOWNTREND and not self.ctx.instrument.shortable
+        short = self.short_held() > 0
+        shortable = self.ctx.instrument.shortable
+        if (
+            regime is Regime.EMERGENCY
+            or (regime is Regime.DOWNTREND and not shortable)
+            or (regime is Regime.DOWNTREND and long)
         ):
             self.owner = None
             if self.grid.active:
                 return self.grid.stop_grid(f"flat: {regime.name}")
-            return self.exit_all(f"flat: {regime.name}") if long else NO_COMMANDS
+            return self.exit_all(f"flat: {regime.name}") if long or short else NO_COMMANDS
         if self.owner is self.grid and self.grid.active:
             return self.grid.manage(bar)
         if long:
             return (self.owner or self.trend).manage(bar)
+        if short:
+            return self.trend_short.manage(bar)
         self.owner = None
         if not self.risk.can_enter(bar.ts):
             return NO_COMMANDS
         ranger: ManagedStrategy = self.grid if self.range_mode == "grid" else self.meanrev
-        pick = {Regime.UPTREND: self.trend, Regime.RANGE: ranger}.get(regime)
+        routes: dict[Regime, ManagedStrategy] = {Regime.UPTREND: self.trend, Regime.RANGE: ranger}
+        if shortable:
+            routes[Regime.DOWNTREND] = self.trend_short
+        pick = routes.get(regime)
         if pick is None or not pick.wants_entry(bar):
             return NO_COMMANDS
         cmds = pick.enter(bar)

@@ -34,9 +34,13 @@ class TrendFollow(ManagedStrategy):
         tp_r: float = 2.5,
         pyramid_size: float = 0.5,
         max_adds: int = 2,
+        direction: str = "long",
         **params: Any,
     ) -> None:
         super().__init__(**params)
+        if direction not in ("long", "short"):
+            raise ValueError("trend: direction must be 'long' or 'short'")
+        self.short = direction == "short"  # the mirror image; needs a shortable market
         self.entry_period, self.adx_min, self.trail_atr = int(entry_period), adx_min, trail_atr
         self.tp_r, self.pyramid_size, self.max_adds = tp_r, pyramid_size, int(max_adds)
         self.trail = 0.0
@@ -46,14 +50,18 @@ class TrendFollow(ManagedStrategy):
         self.upper = ctx.indicator(
             IndicatorSpec("highest", self.entry_period, source="high", shift=1)
         )
+        self.lower = ctx.indicator(
+            IndicatorSpec("lowest", self.entry_period, source="low", shift=1)
+        )
         self.sar = ctx.indicator(IndicatorSpec("sar"))
 
     def wants_entry(self, bar: Bar) -> bool:
-        return (
-            bar.close > self.upper.value and self.adx.value >= self.adx_min and self.atr.value > 0
-        )
+        broke = bar.close < self.lower.value if self.short else bar.close > self.upper.value
+        return broke and self.adx.value >= self.adx_min and self.atr.value > 0
 
     def enter(self, bar: Bar) -> Sequence[Command]:
+        if self.short:
+            return self._enter_short(bar)
         inst = self.ctx.instrument
         stop = float(inst.price_down(max(bar.close - self.trail_atr * self.atr.value, 0.0)))
         r = bar.close - stop  # 1 R, measured to the stop as the exchange will hold it
@@ -72,7 +80,49 @@ class TrendFollow(ManagedStrategy):
             ),
         )
 
+    def _enter_short(self, bar: Bar) -> Sequence[Command]:
+        inst = self.ctx.instrument
+        if not inst.shortable:
+            return NO_COMMANDS
+        stop = float(inst.price_up(bar.close + self.trail_atr * self.atr.value))
+        r = stop - bar.close
+        qty = self.sized_entry(bar, stop)
+        if qty <= 0 or bar.close - self.tp_r * r <= 0:
+            return NO_COMMANDS
+        self.r_unit, self.entry_price, self.adds, self.trail = r, bar.close, 0, stop
+        self.first_qty = qty
+        return (
+            SubmitBracket(
+                SubmitOrder(Side.SELL, OrderType.MARKET, qty, tag="trend-short-entry"),
+                take_profit=inst.price_down(bar.close - self.tp_r * r),
+                stop_loss=inst.price(stop),
+                tag="trend-short",
+            ),
+        )
+
+    def _manage_short(self, bar: Bar) -> Sequence[Command]:
+        tighten = self.risk.stop_multiplier()
+        self.trail = min(self.trail, bar.close + self.trail_atr * self.atr.value * tighten)
+        if bar.close > self.trail or self.sar.value < bar.close or bar.close > self.ema_fast.value:
+            return self.exit_all("trend-short-exit")
+        if (
+            self.adds < self.max_adds
+            and self.r_unit > 0
+            and bar.close <= self.entry_price - (self.adds + 1) * self.r_unit
+        ):
+            scale = Decimal(str(self.pyramid_size))
+            qty = min(
+                self.ctx.instrument.qty(self.first_qty * scale),
+                self.sized_entry(bar, bar.close + self.r_unit, scale),
+            )
+            if qty > 0:
+                self.adds += 1
+                return (SubmitOrder(Side.SELL, OrderType.MARKET, qty, tag="trend-short-add"),)
+        return NO_COMMANDS
+
     def manage(self, bar: Bar) -> Sequence[Command]:
+        if self.short:
+            return self._manage_short(bar)
         atr = self.atr.value
         tighten = self.risk.stop_multiplier()
         self.trail = max(self.trail, bar.close - self.trail_atr * atr * tighten)
