@@ -56,9 +56,9 @@ def main() -> None:
     fig = go.Figure()
     rows = []
     bh = None
-    for name, strategy, fixed in STRATEGIES:
+    for name, strategy, given in STRATEGIES:
         t0 = time.perf_counter()
-        fixed = dict(fixed)
+        fixed = dict(given)
         shortable = bool(fixed.pop("shortable", False))
         wf = walk_forward(
             bars, strategy, trials=args.trials, seed=0, fixed=fixed, shortable=shortable
