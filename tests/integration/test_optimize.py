@@ -83,7 +83,7 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, data_file):
             "--trials",
             "6",
             "--storage",
-            url,
+            url.replace("postgresql+psycopg://", "postgresql://"),  # as a user types it
             "--study",
             "shared",
         ]

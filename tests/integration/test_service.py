@@ -267,3 +267,32 @@ def test_live_market_data_through_ccxt_with_simulated_fills(tmp_path):
     assert any(p == "/api/v3/klines" for p, _ in stub.requests)
     last = datetime.fromisoformat(st["last_market_data_time"])
     assert last.timestamp() * 1000 < now_min + 60_000  # the forming bar is never used
+
+
+def test_the_bot_on_postgresql(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from tests.pg import pg_schema
+
+    with pg_schema("bot") as url:
+        bot = Bot(tmp_path, env={"SOLBOT_STRATEGY": "ladder", "SOLBOT_DATABASE_URL": url})
+        try:
+            bot.wait_ready()
+            bot.wait_until(lambda: bot.metric("solbot_fills_total") >= 1, what="a fill")
+            bot.signal(signal.SIGTERM)
+            assert bot.wait_exit() == 0, bot.output()
+        finally:
+            bot.kill_hard()
+        eng = create_engine(url)
+        try:
+            with eng.connect() as c:
+                fills = c.execute(text("SELECT count(*) FROM fills")).scalar()
+                still_open = c.execute(
+                    text(f"SELECT count(*) FROM orders WHERE status IN {OPEN}")
+                ).scalar()
+                kinds = [k for (k,) in c.execute(text("SELECT kind FROM audit_log ORDER BY id"))]
+        finally:
+            eng.dispose()
+        assert fills and fills >= 1 and still_open == 0
+        assert kinds[0] == "start" and kinds[-1] == "stop"
+        assert not (tmp_path / "data" / "solbot.sqlite").exists()

@@ -87,6 +87,7 @@ def test_market_data_staleness_threshold_follows_the_market(tmp_path):
 
     paced = BotService(load_settings(tmp_path, environ={"SOLBOT_SPEED": "2"}))
     assert paced.stale_after_seconds() == 5.0  # 3 bars at 2 bars/s is 1.5 s: floor of 5 s
-    live = BotService(load_settings(tmp_path, environ={"SOLBOT_MARKET": "exchange",
-                                                       "SOLBOT_EXCHANGE": "binance"}))
+    live = BotService(
+        load_settings(tmp_path, environ={"SOLBOT_MARKET": "exchange", "SOLBOT_EXCHANGE": "binance"})
+    )
     assert live.stale_after_seconds() == 3600 * 1.5 + 30  # 1h bars

@@ -91,10 +91,14 @@ def test_strategy_exception_halts_trading_instead_of_crashing():
 def test_shortable_market_refuses_a_sell_that_would_flip_a_long_into_a_short():
     from solbot.domain.messages import OrderDenied as Denied
 
-    strat = Scripted({0: [SubmitOrder(BUY, OrderType.MARKET, D("2"))],
-                      2: [SubmitOrder(SELL, OrderType.MARKET, D("5"))],
-                      3: [SubmitOrder(SELL, OrderType.MARKET, D("2"))],
-                      5: [SubmitOrder(SELL, OrderType.MARKET, D("3"))]})
+    strat = Scripted(
+        {
+            0: [SubmitOrder(BUY, OrderType.MARKET, D("2"))],
+            2: [SubmitOrder(SELL, OrderType.MARKET, D("5"))],
+            3: [SubmitOrder(SELL, OrderType.MARKET, D("2"))],
+            5: [SubmitOrder(SELL, OrderType.MARKET, D("3"))],
+        }
+    )
     engine, _ = make_engine(strat, shortable=True)
     for i in range(7):
         engine.on_bar(bar(i, 10, 10, 10, 10))

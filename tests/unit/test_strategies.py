@@ -155,15 +155,21 @@ def test_switcher_shorts_a_downtrend_only_on_a_shortable_market():
     from solbot.domain.instruments import sol_usdt
     from solbot.runtime.backtest import BacktestConfig
 
-    closes = np.concatenate([100 + 0.3 * np.sin(np.arange(80) * 1.3),
-                             100 * 0.994 ** np.arange(1, 200)])
+    closes = np.concatenate(
+        [100 + 0.3 * np.sin(np.arange(80) * 1.3), 100 * 0.994 ** np.arange(1, 200)]
+    )
     spot = run_backtest(market(closes), RegimeSwitcher())
-    assert not any(o.side is Side.SELL and o.tag.startswith("trend-short")
-                   for o in spot.engine.portfolio.orders.values())
+    assert not any(
+        o.side is Side.SELL and o.tag.startswith("trend-short")
+        for o in spot.engine.portfolio.orders.values()
+    )
     config = BacktestConfig(instrument=replace(sol_usdt(), shortable=True))
     res = run_backtest(market(closes), RegimeSwitcher(), config)
-    shorts = [o for o in res.engine.portfolio.orders.values()
-              if o.tag == "trend-short-entry" and o.status is OrderStatus.FILLED]
+    shorts = [
+        o
+        for o in res.engine.portfolio.orders.values()
+        if o.tag == "trend-short-entry" and o.status is OrderStatus.FILLED
+    ]
     assert shorts
     assert min(r.position_qty for r in res.engine.portfolio.fills) < 0
     assert res.metrics.total_return > 0  # a steady fall is what a short is for

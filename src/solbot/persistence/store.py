@@ -60,7 +60,17 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _: ConnectionPoolEntry) -> None
     cur.close()
 
 
+def normalize_url(url: str) -> str:
+    """``postgresql://…`` means psycopg 3 (``pip install solbot[postgres]``), the driver we
+    test with; SQLAlchemy's default for that scheme would be psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

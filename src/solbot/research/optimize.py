@@ -91,6 +91,10 @@ def optimize(
     space = SPACES.get(strategy)
     if space is None:
         raise ValueError(f"no search space for {strategy!r}; choose from {sorted(SPACES)}")
+    if storage is not None:
+        from solbot.persistence.store import normalize_url
+
+        storage = normalize_url(storage)
     study = optuna.create_study(
         direction="maximize",
         storage=storage,
