@@ -301,6 +301,35 @@ def data_import(
             )
 
 
+@data_app.command("resample")
+def data_resample(
+    file: Annotated[Path, typer.Argument(help="any supported data file")],
+    timeframe: Annotated[str, typer.Option(help="target timeframe, e.g. 1h, 4h, 1d")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Parquet file to write (default: into the store)")
+    ] = None,
+    gaps: Annotated[Gaps, typer.Option()] = Gaps.warn,
+) -> None:
+    """Aggregate bars to a coarser timeframe (an unfinished last bar is dropped)."""
+    from solbot.data.resample import resample
+    from solbot.data.store import OhlcvStore, write_parquet
+
+    with errors():
+        try:
+            timeframe_ms(timeframe)
+        except DataError as exc:
+            raise UsageError(f"--timeframe: {exc}") from None
+        bars = resample(load_checked(file, gaps), timeframe)
+        if out_file is not None:
+            write_parquet(bars, out_file)
+            where = out_file
+        else:
+            store = OhlcvStore(home() / "data")
+            store.save(bars)
+            where = store.path(bars.symbol, bars.timeframe)
+        out.print(f"{len(bars):,} {timeframe} bars -> {where}")
+
+
 @data_app.command("list")
 def data_list() -> None:
     """List what the local store holds."""

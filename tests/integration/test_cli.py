@@ -173,3 +173,20 @@ def test_demo_runs_on_the_synthetic_market(tmp_path):
     r = solbot("demo", "--out", str(tmp_path), "--bars", "2000")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "report.html").exists() and (tmp_path / "result.json").exists()
+
+
+def test_data_resample_to_parquet_and_into_the_store(tmp_path):
+    data = shared_file("SOL_USDT-1h.json")
+    r = solbot(
+        "data", "resample", str(data), "--timeframe", "4h", "--out", str(tmp_path / "sol4h.parquet")
+    )
+    assert r.returncode == 0, r.stderr
+    from solbot.data.importers import load_bars
+
+    mine = load_bars(tmp_path / "sol4h.parquet")
+    theirs = load_bars(shared_file("SOL_USDT-4h.json"))
+    assert mine.timeframe == "4h" and abs(len(mine) - len(theirs)) <= 2
+    r2 = solbot("data", "resample", str(data), "--timeframe", "1d", cwd=tmp_path)
+    assert r2.returncode == 0 and (tmp_path / "data" / "ohlcv" / "SOL_USDT-1d.parquet").exists()
+    bad = solbot("data", "resample", str(data), "--timeframe", "90m")
+    assert bad.returncode == 3 and "whole multiple" in bad.stderr

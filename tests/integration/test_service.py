@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -296,3 +297,28 @@ def test_the_bot_on_postgresql(tmp_path):
         assert fills and fills >= 1 and still_open == 0
         assert kinds[0] == "start" and kinds[-1] == "stop"
         assert not (tmp_path / "data" / "solbot.sqlite").exists()
+
+
+def test_status_turns_503_when_market_data_stops(tmp_path):
+    from solbot.data.store import write_parquet
+    from solbot.data.synthetic import synthetic_market
+
+    bars, _ = synthetic_market(bars=60, seed=4)
+    write_parquet(bars, tmp_path / "short.parquet")
+    bot = Bot(tmp_path, "--replay", str(tmp_path / "short.parquet"), speed=100)
+    try:
+        bot.wait_ready()
+        bot.wait_until(
+            lambda: bot.get("/api/status").status_code == 503,
+            timeout=15,
+            what="a 503 after the replay ended",
+        )
+        body = bot.get("/api/status").json()
+        assert body["status"] == "unhealthy" and "market data stale" in body["problems"][0]
+        curl = subprocess.run(
+            ["curl", "-sf", f"{bot.url}/api/status"], capture_output=True, timeout=10
+        )
+        assert curl.returncode != 0  # what the runbook's `curl -f` relies on
+    finally:
+        bot.signal(signal.SIGTERM)
+        bot.wait_exit()
