@@ -96,7 +96,6 @@ class Order:
     tag: str = ""
     created_ts: int = 0
     oco_group: str | None = None
-    parent_id: OrderId | None = None
     status: OrderStatus = OrderStatus.INITIALIZED
     filled_qty: Decimal = ZERO
     filled_notional: Decimal = ZERO

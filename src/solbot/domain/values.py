@@ -10,7 +10,6 @@ OrderId = NewType("OrderId", str)
 TradeId = NewType("TradeId", str)
 
 ZERO = Decimal(0)
-ONE = Decimal(1)
 
 
 class Side(StrEnum):
@@ -18,10 +17,6 @@ class Side(StrEnum):
 
     BUY = "buy"
     SELL = "sell"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
 
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY

@@ -65,8 +65,8 @@ class Engine:
         self._seq = count(first_seq)
         self._prefix = id_prefix
         self._brackets: dict[OrderId, SubmitBracket] = {}
+        self._to_arm: deque[tuple[OrderId, SubmitBracket]] = deque()
         self._draining = False
-        self._started = False
         self._bar_index = -1
         venue.bind(self._queue.append)
         # Bound once: on_bar runs millions of times in a backtest.
@@ -81,7 +81,6 @@ class Engine:
             self.feed.preload(history)
         self.strategy.on_start(StrategyContext(self))
         self._strategy_on_bar = self.strategy.on_bar
-        self._started = True
 
     def stop(self) -> None:
         self._run_strategy(self.strategy.on_stop)
@@ -203,9 +202,15 @@ class Engine:
         self.portfolio.bar_index = self._bar_index  # fills are stamped with their bar
         try:
             queue = self._queue
-            while queue:
-                event = queue.popleft()
-                self._handle(event)
+            while True:
+                while queue:
+                    self._handle(queue.popleft())
+                if not self._to_arm:
+                    break
+                # Exits are armed once every report already in hand is applied, so they are
+                # judged against the same position and balances the venue has.
+                entry_id, bracket = self._to_arm.popleft()
+                self._arm_bracket(entry_id, bracket)
         finally:
             self._draining = False
 
@@ -217,11 +222,11 @@ class Engine:
             bracket = self._brackets.get(event.order_id)
             if bracket is not None and self.portfolio.orders[event.order_id].status.is_terminal:
                 del self._brackets[event.order_id]
-                self._arm_bracket(event.order_id, bracket)
+                self._to_arm.append((event.order_id, bracket))
         elif not isinstance(event, OrderAccepted):
             bracket = self._brackets.pop(event.order_id, None)
             if bracket is not None:  # a partly filled entry that ended: protect what filled
-                self._arm_bracket(event.order_id, bracket)
+                self._to_arm.append((event.order_id, bracket))
             self._run_strategy(lambda: self.strategy.on_order_event(event))
 
     def _arm_bracket(self, entry_id: OrderId, bracket: SubmitBracket) -> None:

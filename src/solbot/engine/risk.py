@@ -91,13 +91,14 @@ class RiskEngine:
         if max_value is not None and notional > max_value:
             return f"order value {inst.money(notional)} above maximum {max_value}"
 
-        if (
-            order.side is Side.SELL
-            and inst.shortable
-            and position > ZERO
-            and (order.quantity > position)
-        ):
-            return f"close the long ({position} {inst.base}) before opening a short"
+        if order.side is Side.SELL and inst.shortable and position > ZERO:
+            # with what resting sells already hold, this sell must not take the long past zero
+            unheld = portfolio.ledger.free(inst.base) + portfolio.group_reserved(order.oco_group)
+            if order.quantity > unheld:
+                return (
+                    f"close the long ({position} {inst.base}, {unheld} not already offered) "
+                    f"before opening a short"
+                )
         if order.side is Side.SELL and not inst.shortable:
             # Spot is long-only: a sell may not exceed the base we hold (free, or an OCO's lock).
             available = portfolio.ledger.free(inst.base) + (

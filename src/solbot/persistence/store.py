@@ -181,14 +181,6 @@ class Store:
             for k, v in values.items():
                 s.merge(KvRow(key=k, value=v))
 
-    def save_day(self, day: str, start_equity: Decimal, last_equity: Decimal, halted: bool) -> None:
-        with self.session() as s, s.begin():
-            s.merge(
-                DailyPnlRow(
-                    day=day, start_equity=start_equity, last_equity=last_equity, halted=halted
-                )
-            )
-
     def bar_done(
         self,
         bar: tuple[Any, ...],

@@ -44,7 +44,6 @@ class ManagedStrategy(Strategy):
         self.entry_price = 0.0
         self.r_unit = 0.0  # the trade's initial stop distance (1 R), in price
         self._prev_close = math.nan
-        self._owns_common = risk is None  # standalone: this strategy updates risk/regime
 
     # ------------------------------------------------------------- setup
     def on_start(self, ctx: StrategyContext) -> None:

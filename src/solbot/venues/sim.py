@@ -41,7 +41,6 @@ from solbot.domain.values import ZERO, Liquidity, OrderId, OrderType, Side, Trad
 from solbot.engine.portfolio import hold_key, order_reservation
 from solbot.engine.ports import EventSink
 
-DEFAULT_FEE = Decimal("0.001")
 DEFAULT_SLIPPAGE = Decimal("0.0005")
 
 
