@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -86,11 +86,30 @@ class _Live(Collector):
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they only add noise to every scrape
 
 
+class SampledProcessCollector(Collector):
+    """prometheus_client's process metrics, read from /proc at most once per ``period``
+    seconds: CPU, memory and file descriptors are sampled at 1 Hz instead of on every scrape
+    (the /proc reads were a quarter of a scrape's cost)."""
+
+    def __init__(self, period: float = 1.0) -> None:
+        self._inner = ProcessCollector(registry=None)
+        self._period = period
+        self._at = -1e18
+        self._families: list[Any] = []
+
+    def collect(self) -> Iterator[Any]:
+        now = time.monotonic()
+        if now - self._at >= self._period:
+            self._families = list(self._inner.collect())
+            self._at = now
+        return iter(self._families)
+
+
 class Metrics:
     def __init__(self, service: BotService) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        ProcessCollector(registry=r)
+        r.register(SampledProcessCollector())
         PlatformCollector(registry=r)
         r.register(_Live(service))
         self.orders = Counter(
