@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from solbot.cli import Gaps, app, errors, load_checked, metrics_table, out, progress_bar
+from solbot.runtime.exitcodes import EXIT_LOOKAHEAD
 
 
 def _clean(x: Any) -> Any:
@@ -154,3 +155,35 @@ def portfolio(
             f"{res.max_exposure:.1%}"
         )
         out.print(f"result: {out_dir / 'result.json'}")
+
+
+@app.command("check-lookahead")
+def check_lookahead_command(
+    data: Annotated[Path, typer.Option("--data", help="any supported data file")],
+    strategy: Annotated[str, typer.Option()] = "solbot",
+    checkpoints: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Prove a strategy does not look ahead: its decisions must be identical when the data
+    ends at randomly chosen bars. Exit 0 when they are, 6 when they are not."""
+    from solbot.research.lookahead import check_lookahead
+    from solbot.strategies import REGISTRY
+
+    with errors():
+        if strategy not in REGISTRY:
+            from solbot.cli import UsageError
+
+            raise UsageError(f"unknown strategy {strategy!r}; choose from {sorted(REGISTRY)}")
+        bars = load_checked(data, Gaps.warn)
+        report = check_lookahead(bars, REGISTRY[strategy], checkpoints=checkpoints, seed=seed)
+        if report.ok:
+            out.print(
+                f"{strategy}: no look-ahead — {report.decisions} decisions identical at "
+                f"{report.checkpoints} truncation points"
+            )
+            return
+        out.print(
+            f"{strategy}: LOOK-AHEAD — decisions differ when the data ends at bar "
+            f"{report.mismatch_at}: {report.detail}"
+        )
+        raise typer.Exit(EXIT_LOOKAHEAD)

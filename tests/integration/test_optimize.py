@@ -101,3 +101,23 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, data_file):
         study = optuna.load_study(study_name="shared", storage=url)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         assert len(done) == 12
+
+
+def test_check_lookahead_command(data_file):
+    r = subprocess.run(
+        solbot_cmd(
+            "check-lookahead", "--data", str(data_file), "--strategy", "trend", "--checkpoints", "5"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "no look-ahead" in r.stdout
+    bad = subprocess.run(
+        solbot_cmd("check-lookahead", "--data", str(data_file), "--strategy", "nope"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "unknown strategy" in bad.stderr

@@ -6,4 +6,5 @@ EXIT_USAGE = 2
 EXIT_DATA = 3
 EXIT_UNREACHABLE = 4
 EXIT_UNHEALTHY = 5
+EXIT_LOOKAHEAD = 6  # check-lookahead found a decision that used later data
 EXIT_KILLED = 10  # kill switch engaged: systemd must not restart (RestartPreventExitStatus)
