@@ -188,12 +188,7 @@ class BotService:
         return equity, money(equity - start), money(equity - self.engine.portfolio.initial_quote)
 
     def daily_pnl(self) -> Decimal:
-        if self.day is None:
-            return ZERO
-        return self.instrument.money(self.equity() - self.day.start_equity)
-
-    def total_pnl(self) -> Decimal:
-        return self.instrument.money(self.equity() - self.engine.portfolio.initial_quote)
+        return self.pnl_snapshot()[1]
 
     def health(self) -> tuple[bool, list[str]]:
         problems = []
