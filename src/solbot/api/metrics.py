@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -18,7 +18,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client import utils as _prom_utils
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
 from solbot.domain.messages import Event, OrderRejected, OrderSubmitted
@@ -105,9 +107,88 @@ class SampledProcessCollector(Collector):
         return iter(self._families)
 
 
+_go_string: Callable[[float], str] = _prom_utils.floatToGoString  # the library's float formatting
+
+
+def _escape_value(v: str) -> str:
+    """Label values as the text format escapes them (backslash, newline, double quote)."""
+    return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+class TextExposition:
+    """prometheus_client's text format (``generate_latest``), byte for byte, with the work
+    that depends only on names done once per series instead of on every scrape.
+
+    ``generate_latest`` validates and escapes each metric and label name with regular
+    expressions for every sample of every scrape; our series are a fixed set, so the
+    ``# HELP``/``# TYPE`` header of each family and the ``name{labels} `` prefix of each
+    sample are built with prometheus_client's own escaping the first time they are seen and
+    reused afterwards. Values are formatted fresh every time with its ``floatToGoString``.
+    Anything unusual (timestamps, OpenMetrics-only samples) goes to the library's formatter.
+    A unit test compares the two outputs.
+    """
+
+    _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._heads: dict[tuple[str, str, str], str] = {}
+        self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+    def _head(self, name: str, mtype: str, doc: str) -> str:
+        key = (name, mtype, doc)
+        head = self._heads.get(key)
+        if head is None:
+            mname, shown = name, mtype
+            if mtype == "counter":
+                mname = name + "_total"
+            elif mtype == "info":
+                mname, shown = name + "_info", "gauge"
+            elif mtype == "stateset":
+                shown = "gauge"
+            elif mtype == "gaugehistogram":
+                shown = "histogram"
+            elif mtype == "unknown":
+                shown = "untyped"
+            esc = openmetrics.escape_metric_name(mname)
+            text = doc.replace("\\", r"\\").replace("\n", r"\n")
+            head = f"# HELP {esc} {text}\n# TYPE {esc} {shown}\n"
+            self._heads[key] = head
+        return head
+
+    def _prefix(self, name: str, labels: dict[str, str]) -> str:
+        items = tuple(sorted(labels.items()))
+        key = (name, items)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            if len(self._prefixes) > 10_000:  # label values are bounded, but never grow forever
+                self._prefixes.clear()
+            labelstr = ",".join(
+                f'{openmetrics.escape_label_name(k)}="{_escape_value(v)}"' for k, v in items
+            )
+            esc = openmetrics.escape_metric_name(name)
+            prefix = f"{esc}{{{labelstr}}} " if labelstr else f"{esc} "
+            self._prefixes[key] = prefix
+        return prefix
+
+    def render(self) -> bytes:
+        out: list[str] = []
+        for metric in self.registry.collect():
+            out.append(self._head(metric.name, metric.type, metric.documentation))
+            for s in metric.samples:
+                if s.timestamp is not None or (
+                    s.name.startswith(metric.name)
+                    and s.name[len(metric.name) :] in self._OM_SUFFIXES
+                ):
+                    return generate_latest(self.registry)
+                out.append(self._prefix(s.name, s.labels) + _go_string(s.value) + "\n")
+        return "".join(out).encode("utf-8")
+
+
 class Metrics:
     def __init__(self, service: BotService) -> None:
         self.registry = CollectorRegistry()
+        self.exposition = TextExposition(self.registry)
         r = self.registry
         r.register(SampledProcessCollector())
         PlatformCollector(registry=r)
@@ -163,4 +244,4 @@ class Metrics:
             self.loop_lag_gauge.set(max(0.0, time.perf_counter() - t0 - period))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return self.exposition.render()

@@ -1,12 +1,19 @@
 """The store: durable orders, fills, balances, positions, daily PnL, audit log and state.
 
 Every write is its own transaction, committed before the call returns, so what the engine
-was told is on disk before the next step (SQLite: WAL, synchronous=FULL).
+was told is on disk before the next step (SQLite: WAL, synchronous=FULL) -- unless the caller
+opens a ``batch()``: then everything written inside is one transaction, committed (one fsync)
+when the batch ends or not at all. The paper service batches each bar: its venue lives in the
+same process and is restored from these rows, so a bar is either wholly on disk or replayed
+whole after a crash. A venue in another process must not be batched around: an order's intent
+has to be durable before it is sent.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -86,6 +93,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._batch: Session | None = None
 
     def migrate(self) -> None:
         cfg = Config()
@@ -100,6 +108,27 @@ class Store:
     def session(self) -> Session:
         return self._session()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group every write inside into one transaction (see the module docstring)."""
+        if self._batch is not None:  # nested: the outer batch commits
+            yield
+            return
+        with self.session() as s, s.begin():
+            self._batch = s
+            try:
+                yield
+            finally:
+                self._batch = None
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        if self._batch is not None:
+            yield self._batch
+            return
+        with self.session() as s, s.begin():
+            yield s
+
     # ---------------------------------------------------------------- writes
     def record(
         self,
@@ -111,7 +140,7 @@ class Store:
     ) -> None:
         """One engine event: the order row, any fill with balances and position, the audit."""
         ts = event.ts
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.merge(_order_row(order, ts))
             detail: dict[str, Any] = {"status": order.status.value}
             if isinstance(event, OrderFilled):
@@ -149,7 +178,7 @@ class Store:
             )
 
     def write_books(self, ledger: Ledger, position: Position, ts: int) -> None:
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             self._write_books(s, ledger, position, ts)
 
     def _write_books(self, s: Session, ledger: Ledger, position: Position, ts: int) -> None:
@@ -166,7 +195,7 @@ class Store:
         )
 
     def audit(self, kind: str, detail: dict[str, Any], order_id: str | None = None) -> None:
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.add(
                 AuditRow(
                     at=datetime.now(UTC),
@@ -177,7 +206,7 @@ class Store:
             )
 
     def put(self, **values: str) -> None:
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             for k, v in values.items():
                 s.merge(KvRow(key=k, value=v))
 
@@ -190,7 +219,7 @@ class Store:
         halted: bool,
     ) -> None:
         """Per-bar checkpoint: the last bar and today's PnL, in one transaction."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.merge(KvRow(key="last_bar_ts", value=str(bar[0])))
             s.merge(KvRow(key="last_bar", value=json.dumps(list(bar))))
             s.merge(
