@@ -430,3 +430,6 @@ del cli_bot
 from solbot import cli_research  # noqa: E402  (registers optimize)
 
 del cli_research
+from solbot import cli_emulator  # noqa: E402  (registers emulator)
+
+del cli_emulator

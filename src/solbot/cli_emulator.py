@@ -1,0 +1,67 @@
+"""``solbot emulator`` — a local Binance-spot-compatible exchange (see
+``solbot.emulator.binance``) that the bot and real ccxt can trade against on loopback."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+
+from solbot.cli import UsageError, app, errors, out
+
+
+def _balances(spec: str) -> dict[str, Decimal]:
+    out_: dict[str, Decimal] = {}
+    for part in spec.split(","):
+        asset, sep, amount = part.strip().partition("=")
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            value = Decimal(-1)
+        if not sep or not asset or value < 0:
+            raise UsageError(f"--balances: expected ASSET=AMOUNT[,...], got {part!r}")
+        out_[asset.upper()] = value
+    return out_
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="e.g. 429=0.05,500=0.05,timeout=0.03,drop=0.03,418=0.01,latency=0.01"),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="bars per second of the synthetic market")] = 4.0,
+    timeframe: Annotated[str, typer.Option()] = "1m",
+    seed: Annotated[int, typer.Option()] = 8,
+    balances: Annotated[str, typer.Option(help="starting balances")] = "USDT=10000,SOL=0",
+) -> None:
+    """Run a local Binance spot emulator. API key and secret come from SOLBOT_EXCHANGE_API_KEY
+    and SOLBOT_EXCHANGE_API_SECRET (defaults: emulator-key / emulator-secret)."""
+    import asyncio
+
+    from solbot.emulator.binance import BinanceEmulator, FaultSpec, FaultSpecError, serve_emulator
+
+    with errors():
+        try:
+            spec = FaultSpec.parse(faults)
+        except FaultSpecError as exc:
+            raise UsageError(f"--faults: {exc}") from None
+        if speed <= 0:
+            raise UsageError("--speed must be positive")
+        emu = BinanceEmulator(
+            os.environ.get("SOLBOT_EXCHANGE_API_KEY", "emulator-key"),
+            os.environ.get("SOLBOT_EXCHANGE_API_SECRET", "emulator-secret"),
+            _balances(balances),
+            spec,
+            speed=speed,
+            timeframe=timeframe,
+            seed=seed,
+        )
+        out.print(f"Binance spot emulator on http://127.0.0.1:{port} ({emu.symbol}, {timeframe})")
+        try:
+            asyncio.run(serve_emulator(emu, "127.0.0.1", port))
+        except KeyboardInterrupt:
+            pass

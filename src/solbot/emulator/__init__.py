@@ -1,0 +1,1 @@
+"""Local exchange emulators for tests and demos."""

@@ -1,0 +1,680 @@
+"""A local Binance-spot-compatible exchange for tests and demos.
+
+The REST subset real ccxt needs to trade spot — ``time``, ``exchangeInfo``, ``klines``,
+``ticker/price``, ``account``, ``order`` (POST/GET/DELETE), ``openOrders`` (GET/DELETE),
+``myTrades`` — on 127.0.0.1, with API-key and HMAC-SHA256 signature checks as Binance does
+them (``X-MBX-APIKEY``; ``signature`` over the query string or form body; ``timestamp``
+within ``recvWindow``). Matching is the simulated exchange's (``solbot.venues.sim``): its own
+books, fees and intrabar rules. The market is the built-in synthetic one, one bar every
+``1/speed`` seconds; its clock (``/api/v3/time``) is the close of the last bar, so it runs
+ahead of the wall clock when ``speed`` is above real time.
+
+Faults are injected by configuration (``FaultSpec.parse``), on signed endpoints and klines:
+``429`` (with ``Retry-After``), ``418`` (an IP ban for ``ban`` seconds), ``500``,
+``timeout`` (the request is carried out, then the answer is held past the client's
+timeout: the outcome is unknown to the client), ``drop`` (carried out, then answered with
+Binance's -1007 "execution status unknown"), ``latency`` (seconds added to every answer),
+``partial`` (each fill takes at most this fraction of a bar's volume).
+
+Not Binance: ``GET /emulator/state`` returns every order, trade and balance, for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from solbot.data.bars import timeframe_ms
+from solbot.domain.instruments import Instrument, sol_usdt
+from solbot.domain.messages import (
+    Bar,
+    Event,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
+from solbot.domain.orders import Order
+from solbot.domain.values import ZERO, OrderId, OrderType, Side
+from solbot.runtime.feeds import SyntheticFeed
+from solbot.venues.sim import SimConfig, SimulatedExchange
+
+log = logging.getLogger(__name__)
+
+FAULT_KINDS = ("429", "418", "500", "timeout", "drop")
+
+
+class FaultSpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """``"429=0.05,418=0.01,500=0.05,timeout=0.03,drop=0.03,latency=0.01,retry_after=1,
+    ban=5,hang=3,partial=0.5,seed=1"`` — probabilities per request for the fault kinds."""
+
+    rates: dict[str, float] = field(default_factory=dict)
+    latency: float = 0.0
+    retry_after: int = 1
+    ban: float = 5.0
+    hang: float = 3.0
+    partial: float | None = None
+    seed: int = 1
+
+    @classmethod
+    def parse(cls, spec: str | None) -> FaultSpec:
+        if not spec:
+            return cls()
+        rates: dict[str, float] = {}
+        opts: dict[str, Any] = {}
+        for part in spec.split(","):
+            key, sep, value = part.strip().partition("=")
+            if not sep:
+                raise FaultSpecError(f"fault {part!r}: expected key=value")
+            try:
+                num = float(value)
+            except ValueError:
+                raise FaultSpecError(f"fault {key}: {value!r} is not a number") from None
+            if key in FAULT_KINDS:
+                if not 0 <= num <= 1:
+                    raise FaultSpecError(f"fault {key}: probability must be in [0, 1]")
+                rates[key] = num
+            elif key in ("latency", "ban", "hang"):
+                opts[key] = num
+            elif key in ("retry_after", "seed"):
+                opts[key] = int(num)
+            elif key == "partial":
+                if not 0 < num <= 1:
+                    raise FaultSpecError("fault partial: fraction must be in (0, 1]")
+                opts[key] = num
+            else:
+                raise FaultSpecError(
+                    f"unknown fault {key!r} (kinds: {', '.join(FAULT_KINDS)}; "
+                    "options: latency, retry_after, ban, hang, partial, seed)"
+                )
+        if sum(rates.values()) > 1:
+            raise FaultSpecError("fault probabilities add up to more than 1")
+        return cls(rates=rates, **opts)
+
+
+def _symbol_info(inst: Instrument) -> dict[str, Any]:
+    return {
+        "symbol": inst.base + inst.quote,
+        "status": "TRADING",
+        "baseAsset": inst.base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": inst.quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS"],
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": str(inst.tick_size),
+                "maxPrice": "1000000.00",
+                "tickSize": str(inst.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": str(inst.min_qty),
+                "maxQty": "9000000",
+                "stepSize": str(inst.lot_size),
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": str(inst.min_notional),
+                "applyMinToMarket": True,
+                "maxNotional": "9000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+    }
+
+
+class BinanceError(Exception):
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
+
+
+def _err(status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"code": code, "msg": msg}, status_code=status, headers=headers)
+
+
+def _d(x: Decimal) -> str:
+    return f"{x:f}"
+
+
+@dataclass(slots=True)
+class _OrderRec:
+    order_id: int
+    client_id: str
+    side: str
+    type: str
+    orig_qty: Decimal
+    price: Decimal
+    stop_price: Decimal
+    quote_qty: Decimal
+    time: int
+    status: str = "NEW"
+    executed: Decimal = ZERO
+    cum_quote: Decimal = ZERO
+    update_time: int = 0
+
+
+class BinanceEmulator:
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        balances: dict[str, Decimal] | None = None,
+        faults: FaultSpec | None = None,
+        speed: float = 4.0,
+        timeframe: str = "1m",
+        seed: int = 8,
+        history: int = 300,
+        start_ms: int | None = None,
+    ) -> None:
+        self.inst = sol_usdt()
+        self.symbol = self.inst.base + self.inst.quote
+        self.api_key, self._secret = api_key, api_secret.encode()
+        self.faults = faults or FaultSpec()
+        self._rng = random.Random(self.faults.seed)
+        self.speed, self.timeframe = speed, timeframe
+        self.step = timeframe_ms(timeframe)
+        self.sim = SimulatedExchange(
+            self.inst,
+            balances or {"USDT": Decimal("10000"), "SOL": ZERO},
+            SimConfig(max_volume_fraction=self.faults.partial),
+        )
+        self.sim.bind(self._on_event)
+        self.orders: dict[int, _OrderRec] = {}
+        self.trades: list[dict[str, Any]] = []
+        self._next_order = 1000
+        self._next_trade = 5000
+        self._banned_until = 0.0
+        self.fault_counts: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self.requests = 0
+        self._pending_reject: str | None = None
+        now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
+        start = (now // self.step - history) * self.step
+        self._feed = SyntheticFeed(seed, timeframe, speed)
+        self._block_k = 0
+        self._bars: list[Bar] = []
+        self._extend(20.0, start)
+        self.closed = 0  # bars[:closed] are closed and public
+        for _ in range(history):
+            self._advance()
+
+    # ---------------------------------------------------------------- market
+    def _extend(self, price: float, start: int) -> None:
+        block = self._feed.block(self._block_k, price, start)
+        self._block_k += 1
+        self._bars.extend(block.bars())
+
+    def _advance(self) -> None:
+        if self.closed >= len(self._bars):
+            last = self._bars[-1]
+            self._extend(last.close, last.ts + self.step)
+        bar = self._bars[self.closed]
+        self.closed += 1
+        self.sim.on_bar(bar)
+        self._settle_statuses(bar.ts + self.step)
+
+    @property
+    def server_ms(self) -> int:
+        """The market clock: the close of the last closed bar."""
+        return self._bars[self.closed - 1].ts + self.step
+
+    @property
+    def last_price(self) -> float:
+        return self._bars[self.closed - 1].close
+
+    async def run_market(self) -> None:
+        interval = 1.0 / self.speed
+        nxt = time.monotonic()
+        while True:
+            nxt += interval
+            await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+            self._advance()
+
+    # ---------------------------------------------------------------- venue events
+    def _on_event(self, event: Event) -> None:
+        rec = self.orders.get(int(event.order_id))
+        if rec is None:
+            return
+        rec.update_time = self.server_ms
+        if isinstance(event, OrderAccepted):
+            rec.status = "NEW"
+        elif isinstance(event, OrderRejected):
+            rec.status = "REJECTED"
+            self._pending_reject = event.reason
+        elif isinstance(event, OrderCancelled):
+            rec.status = "EXPIRED" if "cancelled by request" not in event.reason else "CANCELED"
+        elif isinstance(event, OrderFilled):
+            f = event.fill
+            rec.executed += f.quantity
+            rec.cum_quote += f.quantity * f.price
+            rec.status = "PARTIALLY_FILLED"
+            self._next_trade += 1
+            self.trades.append(
+                {
+                    "symbol": self.symbol,
+                    "id": self._next_trade,
+                    "orderId": rec.order_id,
+                    "orderListId": -1,
+                    "price": _d(f.price),
+                    "qty": _d(f.quantity),
+                    "quoteQty": _d(f.quantity * f.price),
+                    "commission": _d(f.fee),
+                    "commissionAsset": f.fee_asset,
+                    "time": self.server_ms,
+                    "isBuyer": f.side is Side.BUY,
+                    "isMaker": f.liquidity.value == "maker",
+                    "isBestMatch": True,
+                }
+            )
+
+    def _settle_statuses(self, ts: int) -> None:
+        working = set(self.sim.open_order_ids())
+        for rec in self.orders.values():
+            if rec.status in ("NEW", "PARTIALLY_FILLED") and OrderId(str(rec.order_id)) not in (
+                working
+            ):
+                rec.status = "FILLED"
+                rec.update_time = ts
+
+    # ---------------------------------------------------------------- auth and faults
+    async def _params(self, request: Request, signed: bool) -> dict[str, str]:
+        raw_query = request.url.query
+        body = (await request.body()).decode() if request.method == "POST" else ""
+        params = dict(parse_qsl(raw_query, keep_blank_values=True))
+        params.update(parse_qsl(body, keep_blank_values=True))
+        if not signed:
+            return params
+        if request.headers.get("X-MBX-APIKEY") != self.api_key:
+            raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        payload = body if request.method == "POST" and body else raw_query
+        head, sep, sig = payload.rpartition("&signature=")
+        expected = hmac.new(self._secret, head.encode(), hashlib.sha256).hexdigest()
+        if not sep or not hmac.compare_digest(sig, expected):
+            raise BinanceError(400, -1022, "Signature for this request is not valid.")
+        try:
+            ts = int(params["timestamp"])
+        except (KeyError, ValueError):
+            raise BinanceError(400, -1102, "Mandatory parameter 'timestamp' was not sent.") from None
+        window = int(params.get("recvWindow", "5000"))
+        wall = time.time_ns() // 1_000_000
+        if ts > wall + 1000 or wall - ts > window:
+            raise BinanceError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        return params
+
+    def _draw_fault(self) -> str | None:
+        r = self._rng.random()
+        acc = 0.0
+        for kind in FAULT_KINDS:
+            acc += self.faults.rates.get(kind, 0.0)
+            if r < acc:
+                return kind
+        return None
+
+    async def _handle(
+        self, request: Request, fn: Any, signed: bool = True, faulty: bool = True
+    ) -> Response:
+        self.requests += 1
+        if self.faults.latency:
+            await asyncio.sleep(self.faults.latency)
+        if time.monotonic() < self._banned_until:
+            return _err(418, -1003, "Way too many requests; IP banned.")
+        fault = self._draw_fault() if faulty else None
+        if fault is not None:
+            self.fault_counts[fault] += 1
+        if fault == "429":
+            return _err(
+                429,
+                -1003,
+                "Too many requests; current limit is exceeded.",
+                {"Retry-After": str(self.faults.retry_after)},
+            )
+        if fault == "418":
+            self._banned_until = time.monotonic() + self.faults.ban
+            return _err(418, -1003, "Way too many requests; IP banned.")
+        if fault == "500":
+            return _err(500, -1001, "Internal error; unable to process your request.")
+        try:
+            params = await self._params(request, signed)
+            body = fn(params)
+        except BinanceError as exc:
+            return _err(exc.status, exc.code, exc.msg)
+        if fault == "timeout":
+            await asyncio.sleep(self.faults.hang)
+        if fault == "drop":
+            return _err(
+                503,
+                -1007,
+                "Timeout waiting for response from backend server. Send status unknown; "
+                "execution status unknown.",
+            )
+        return JSONResponse(body)
+
+    # ---------------------------------------------------------------- endpoints
+    def _check_symbol(self, params: dict[str, str]) -> None:
+        if params.get("symbol") != self.symbol:
+            raise BinanceError(400, -1121, "Invalid symbol.")
+
+    def time(self, _: dict[str, str]) -> Any:
+        return {"serverTime": self.server_ms}
+
+    def exchange_info(self, _: dict[str, str]) -> Any:
+        return {
+            "timezone": "UTC",
+            "serverTime": self.server_ms,
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": [_symbol_info(self.inst)],
+        }
+
+    def klines(self, params: dict[str, str]) -> Any:
+        self._check_symbol(params)
+        if params.get("interval") != self.timeframe:
+            raise BinanceError(400, -1120, f"Invalid interval (this emulator: {self.timeframe}).")
+        limit = min(int(params.get("limit", "500")), 1000)
+        start = int(params.get("startTime", "0"))
+        end = int(params.get("endTime", str(2**62)))
+        closed = self._bars[: self.closed]
+        rows = [b for b in closed if start <= b.ts <= end]
+        rows = rows[:limit] if "startTime" in params else rows[-limit:]
+        return [
+            [
+                b.ts,
+                repr(b.open),
+                repr(b.high),
+                repr(b.low),
+                repr(b.close),
+                repr(b.volume),
+                b.ts + self.step - 1,
+                "0",
+                0,
+                "0",
+                "0",
+                "0",
+            ]
+            for b in rows
+        ]
+
+    def ticker_price(self, params: dict[str, str]) -> Any:
+        self._check_symbol(params)
+        return {"symbol": self.symbol, "price": repr(self.last_price)}
+
+    def account(self, _: dict[str, str]) -> Any:
+        return {
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": False,
+            "updateTime": self.server_ms,
+            "accountType": "SPOT",
+            "balances": [
+                {"asset": a, "free": _d(free), "locked": _d(locked)}
+                for a, (free, locked) in self.sim.books.snapshot().items()
+            ],
+            "permissions": ["SPOT"],
+        }
+
+    def _order_json(self, rec: _OrderRec) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "orderId": rec.order_id,
+            "orderListId": -1,
+            "clientOrderId": rec.client_id,
+            "price": _d(rec.price),
+            "origQty": _d(rec.orig_qty),
+            "executedQty": _d(rec.executed),
+            "cummulativeQuoteQty": _d(rec.cum_quote),
+            "status": rec.status,
+            "timeInForce": "GTC",
+            "type": rec.type,
+            "side": rec.side,
+            "stopPrice": _d(rec.stop_price),
+            "time": rec.time,
+            "updateTime": rec.update_time or rec.time,
+            "isWorking": True,
+            "origQuoteOrderQty": _d(rec.quote_qty),
+            "selfTradePreventionMode": "NONE",
+        }
+
+    def _decimal(self, params: dict[str, str], key: str) -> Decimal | None:
+        if key not in params:
+            return None
+        try:
+            return Decimal(params[key])
+        except ArithmeticError:
+            raise BinanceError(400, -1100, f"Illegal characters found in parameter '{key}'.") from None
+
+    def new_order(self, params: dict[str, str]) -> Any:
+        self._check_symbol(params)
+        inst = self.inst
+        side = params.get("side", "")
+        otype = params.get("type", "")
+        if side not in ("BUY", "SELL"):
+            raise BinanceError(400, -1100, "Invalid side.")
+        if otype not in ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS"):
+            raise BinanceError(400, -1116, "Invalid orderType.")
+        client_id = params.get("newClientOrderId") or f"emu{self._next_order + 1}"
+        for rec in self.orders.values():
+            if rec.client_id == client_id and rec.status in ("NEW", "PARTIALLY_FILLED"):
+                raise BinanceError(400, -2010, "Duplicate order sent.")
+        qty = self._decimal(params, "quantity")
+        quote = self._decimal(params, "quoteOrderQty")
+        price = self._decimal(params, "price")
+        stop = self._decimal(params, "stopPrice")
+        if otype in ("LIMIT", "LIMIT_MAKER") and (price is None or qty is None):
+            raise BinanceError(400, -1102, "Mandatory parameter 'price' or 'quantity' was not sent.")
+        if otype == "STOP_LOSS" and (stop is None or qty is None):
+            raise BinanceError(400, -1102, "Mandatory parameter 'stopPrice' was not sent.")
+        if otype == "MARKET" and (qty is None) == (quote is None):
+            raise BinanceError(400, -1102, "Send exactly one of 'quantity' and 'quoteOrderQty'.")
+        if qty is not None and (qty < inst.min_qty or not inst.qty_ok(qty)):
+            raise BinanceError(400, -1013, "Filter failure: LOT_SIZE")
+        for p in (price, stop):
+            if p is not None and not inst.price_ok(p):
+                raise BinanceError(400, -1013, "Filter failure: PRICE_FILTER")
+        ref = price or stop or Decimal(repr(self.last_price))
+        notional = quote if quote is not None else (qty or ZERO) * ref
+        if notional < inst.min_notional:
+            raise BinanceError(400, -1013, "Filter failure: NOTIONAL")
+        self._next_order += 1
+        oid = self._next_order
+        rec = _OrderRec(
+            oid,
+            client_id,
+            side,
+            otype,
+            qty or ZERO,
+            price or ZERO,
+            stop or ZERO,
+            quote or ZERO,
+            self.server_ms,
+        )
+        self.orders[oid] = rec
+        order = Order(
+            order_id=OrderId(str(oid)),
+            symbol=inst.symbol,
+            side=Side.BUY if side == "BUY" else Side.SELL,
+            type={
+                "MARKET": OrderType.MARKET,
+                "STOP_LOSS": OrderType.STOP_MARKET,
+            }.get(otype, OrderType.LIMIT),
+            quantity=qty or ZERO,
+            price=price,
+            trigger_price=stop,
+            quote_quantity=quote,
+            post_only=otype == "LIMIT_MAKER",
+        )
+        self._pending_reject = None
+        self.sim.submit(order)
+        if rec.status == "REJECTED":
+            del self.orders[oid]
+            reason = self._pending_reject or "rejected"
+            if "post-only" in reason:
+                raise BinanceError(400, -2010, "Order would immediately match and take.")
+            raise BinanceError(400, -2010, "Account has insufficient balance for requested action.")
+        if otype == "MARKET":
+            self.sim.match_market_now(self.last_price)
+            self._settle_statuses(self.server_ms)
+        out = self._order_json(rec)
+        out["transactTime"] = self.server_ms
+        out["fills"] = [
+            {
+                "price": t["price"],
+                "qty": t["qty"],
+                "commission": t["commission"],
+                "commissionAsset": t["commissionAsset"],
+                "tradeId": t["id"],
+            }
+            for t in self.trades
+            if t["orderId"] == oid
+        ]
+        return out
+
+    def _find(self, params: dict[str, str]) -> _OrderRec:
+        self._check_symbol(params)
+        if "orderId" in params:
+            rec = self.orders.get(int(params["orderId"]))
+        elif "origClientOrderId" in params:
+            cid = params["origClientOrderId"]
+            found = [r for r in self.orders.values() if r.client_id == cid]
+            rec = found[-1] if found else None
+        else:
+            raise BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent.")
+        if rec is None:
+            raise BinanceError(400, -2013, "Order does not exist.")
+        return rec
+
+    def get_order(self, params: dict[str, str]) -> Any:
+        return self._order_json(self._find(params))
+
+    def cancel_order(self, params: dict[str, str]) -> Any:
+        rec = self._find(params)
+        if rec.status not in ("NEW", "PARTIALLY_FILLED"):
+            raise BinanceError(400, -2011, "Unknown order sent.")
+        self.sim.cancel(OrderId(str(rec.order_id)))
+        return self._order_json(rec)
+
+    def open_orders(self, params: dict[str, str]) -> Any:
+        if "symbol" in params:
+            self._check_symbol(params)
+        return [
+            self._order_json(r)
+            for r in self.orders.values()
+            if r.status in ("NEW", "PARTIALLY_FILLED")
+        ]
+
+    def cancel_open_orders(self, params: dict[str, str]) -> Any:
+        self._check_symbol(params)
+        out = []
+        for r in list(self.orders.values()):
+            if r.status in ("NEW", "PARTIALLY_FILLED"):
+                self.sim.cancel(OrderId(str(r.order_id)))
+                out.append(self._order_json(r))
+        return out
+
+    def my_trades(self, params: dict[str, str]) -> Any:
+        self._check_symbol(params)
+        limit = min(int(params.get("limit", "500")), 1000)
+        rows = self.trades
+        if "orderId" in params:
+            rows = [t for t in rows if t["orderId"] == int(params["orderId"])]
+        if "fromId" in params:
+            rows = [t for t in rows if t["id"] >= int(params["fromId"])]
+        elif "startTime" in params:
+            rows = [t for t in rows if t["time"] >= int(params["startTime"])]
+        return rows[:limit] if "fromId" in params or "startTime" in params else rows[-limit:]
+
+    def state(self, _: dict[str, str]) -> Any:
+        return {
+            "orders": [self._order_json(r) for r in self.orders.values()],
+            "trades": self.trades,
+            "balances": {a: [_d(f), _d(lk)] for a, (f, lk) in self.sim.books.snapshot().items()},
+            "faults": self.fault_counts,
+            "requests": self.requests,
+            "server_ms": self.server_ms,
+        }
+
+    # ---------------------------------------------------------------- app
+    def app(self) -> Starlette:
+        def route(path: str, methods: dict[str, tuple[Any, bool, bool]]) -> Route:
+            async def endpoint(request: Request) -> Response:
+                fn, signed, faulty = methods[request.method]
+                return await self._handle(request, fn, signed, faulty)
+
+            return Route(path, endpoint, methods=list(methods))
+
+        return Starlette(
+            routes=[
+                route("/api/v3/ping", {"GET": (lambda _: {}, False, False)}),
+                route("/api/v3/time", {"GET": (self.time, False, False)}),
+                route("/api/v3/exchangeInfo", {"GET": (self.exchange_info, False, False)}),
+                route("/api/v3/klines", {"GET": (self.klines, False, True)}),
+                route("/api/v3/ticker/price", {"GET": (self.ticker_price, False, True)}),
+                route("/api/v3/account", {"GET": (self.account, True, True)}),
+                route(
+                    "/api/v3/order",
+                    {
+                        "POST": (self.new_order, True, True),
+                        "GET": (self.get_order, True, True),
+                        "DELETE": (self.cancel_order, True, True),
+                    },
+                ),
+                route(
+                    "/api/v3/openOrders",
+                    {
+                        "GET": (self.open_orders, True, True),
+                        "DELETE": (self.cancel_open_orders, True, True),
+                    },
+                ),
+                route("/api/v3/myTrades", {"GET": (self.my_trades, True, True)}),
+                route("/emulator/state", {"GET": (self.state, False, False)}),
+            ]
+        )
+
+
+async def serve_emulator(emu: BinanceEmulator, host: str, port: int) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(emu.app(), host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    market = asyncio.create_task(emu.run_market(), name="emulator-market")
+    try:
+        await server.serve()
+    finally:
+        market.cancel()
+
+
+def dumps_state(emu: BinanceEmulator) -> str:
+    return json.dumps(emu.state({}), indent=2)
