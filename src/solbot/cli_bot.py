@@ -1,8 +1,9 @@
 """``solbot run | kill | status | account | notify`` — the bot service's commands.
 
 Exit codes beyond the common ones (see ``solbot.cli``): 10 the kill switch is engaged
-(``run`` stopped by it or refused to start; systemd must not restart), 5 ``status`` found
-the bot unhealthy (HTTP 503).
+(``run`` stopped by it or refused to start; systemd must not restart), 7 ``run --live``
+found the exchange's books different from ours and did not trade, 5 ``status`` found the
+bot unhealthy (HTTP 503).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from solbot.cli import (
     fail,
     out,
 )
-from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_UNHEALTHY
+from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_RECONCILE, EXIT_UNHEALTHY
 from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
 
 if TYPE_CHECKING:
@@ -77,10 +78,25 @@ def run(
     symbol: Annotated[str | None, typer.Option()] = None,
     timeframe: Annotated[str | None, typer.Option()] = None,
     strategy: Annotated[str | None, typer.Option()] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="send real orders to --exchange (also needs API keys, "
+            "SOLBOT_LIVE_CONFIRM=real-money and SOLBOT_MAX_ORDER_VALUE)",
+        ),
+    ] = False,
+    accept_exchange_state: Annotated[
+        bool,
+        typer.Option(
+            "--accept-exchange-state",
+            help="live: adopt the exchange's balances when they differ from ours",
+        ),
+    ] = False,
 ) -> None:
     """Run the bot: paper trading on the synthetic market unless told otherwise."""
     from solbot.ops import logs
-    from solbot.runtime.service import BotService, KillSwitchEngaged
+    from solbot.runtime.service import BotService, KillSwitchEngaged, ReconcileError
 
     market = "replay" if replay else "exchange" if exchange else None
     s = settings_or_exit(
@@ -96,6 +112,8 @@ def run(
         timeframe=timeframe,
         strategy=strategy,
         market=market,
+        live=live or None,
+        accept_exchange_state=accept_exchange_state or None,
     )
     if s.kill_flag.exists():
         fail(
@@ -110,6 +128,8 @@ def run(
             code = run_loop(service.run())
         except KillSwitchEngaged as exc:
             fail(EXIT_KILLED, str(exc))
+        except ReconcileError as exc:
+            fail(EXIT_RECONCILE, str(exc))
         except OSError as exc:
             raise UsageError(str(exc)) from None
     # Everything is persisted and the logs are flushed: leave without the interpreter's

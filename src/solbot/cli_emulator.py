@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
@@ -61,7 +62,5 @@ def emulator(
             seed=seed,
         )
         out.print(f"Binance spot emulator on http://127.0.0.1:{port} ({emu.symbol}, {timeframe})")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_emulator(emu, "127.0.0.1", port))
-        except KeyboardInterrupt:
-            pass

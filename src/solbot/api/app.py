@@ -109,7 +109,7 @@ def create_app(service: BotService) -> FastAPI:
         body = Status(
             status="ok" if healthy else "unhealthy",
             problems=problems,
-            mode="paper",
+            mode="live" if s.live is not None else "paper",
             market=s.settings.market.value,
             symbol=s.settings.symbol,
             version=__version__,

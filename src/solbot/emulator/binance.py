@@ -326,11 +326,15 @@ class BinanceEmulator:
         try:
             ts = int(params["timestamp"])
         except (KeyError, ValueError):
-            raise BinanceError(400, -1102, "Mandatory parameter 'timestamp' was not sent.") from None
+            raise BinanceError(
+                400, -1102, "Mandatory parameter 'timestamp' was not sent."
+            ) from None
         window = int(params.get("recvWindow", "5000"))
         wall = time.time_ns() // 1_000_000
         if ts > wall + 1000 or wall - ts > window:
-            raise BinanceError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+            raise BinanceError(
+                400, -1021, "Timestamp for this request is outside of the recvWindow."
+            )
         return params
 
     def _draw_fault(self) -> str | None:
@@ -474,7 +478,9 @@ class BinanceEmulator:
         try:
             return Decimal(params[key])
         except ArithmeticError:
-            raise BinanceError(400, -1100, f"Illegal characters found in parameter '{key}'.") from None
+            raise BinanceError(
+                400, -1100, f"Illegal characters found in parameter '{key}'."
+            ) from None
 
     def new_order(self, params: dict[str, str]) -> Any:
         self._check_symbol(params)
@@ -494,7 +500,9 @@ class BinanceEmulator:
         price = self._decimal(params, "price")
         stop = self._decimal(params, "stopPrice")
         if otype in ("LIMIT", "LIMIT_MAKER") and (price is None or qty is None):
-            raise BinanceError(400, -1102, "Mandatory parameter 'price' or 'quantity' was not sent.")
+            raise BinanceError(
+                400, -1102, "Mandatory parameter 'price' or 'quantity' was not sent."
+            )
         if otype == "STOP_LOSS" and (stop is None or qty is None):
             raise BinanceError(400, -1102, "Mandatory parameter 'stopPrice' was not sent.")
         if otype == "MARKET" and (qty is None) == (quote is None):

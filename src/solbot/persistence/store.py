@@ -256,6 +256,10 @@ class Store:
                 q = q.where(OrderRow.status.in_([st.value for st in OrderStatus if st.is_open]))
             return list(s.scalars(q.limit(limit)))
 
+    def trade_ids(self, symbol: str) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(FillRow.trade_id).where(FillRow.symbol == symbol)))
+
     def fills(self, limit: int = 100) -> list[FillRow]:
         with self.session() as s:
             return list(s.scalars(select(FillRow).order_by(FillRow.ts.desc()).limit(limit)))

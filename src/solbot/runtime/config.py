@@ -26,6 +26,9 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+LIVE_CONFIRMATION = "real-money"
+
+
 class ConfigError(ValueError):
     """Bad configuration; the message is one line naming the key."""
 
@@ -53,6 +56,16 @@ class Settings(BaseSettings):
     seed: int = 8
     exchange: str | None = None
     exchange_url: str | None = None
+    # live trading: real orders through ccxt (needs all of these)
+    live: bool = False
+    live_confirm: str | None = Field(
+        None, description=f"must be {LIVE_CONFIRMATION!r} to send real orders"
+    )
+    exchange_api_key: SecretStr | None = None
+    exchange_api_secret: SecretStr | None = None
+    exchange_timeout_ms: int = Field(10_000, ge=100, le=120_000)
+    exchange_poll_seconds: float = Field(1.0, gt=0, le=60)
+    accept_exchange_state: bool = False
     symbol: str = "SOL/USDT"
     timeframe: str = "1h"
 
@@ -118,6 +131,22 @@ class Settings(BaseSettings):
             raise ValueError("replay_file: required when market = replay")
         if self.market is MarketSource.EXCHANGE and not self.exchange:
             raise ValueError("exchange: required when market = exchange")
+        if self.live:
+            if self.market is not MarketSource.EXCHANGE or not self.exchange:
+                raise ValueError("live: needs an exchange (--exchange NAME)")
+            if not (
+                self.exchange_api_key
+                and self.exchange_api_key.get_secret_value()
+                and self.exchange_api_secret
+                and self.exchange_api_secret.get_secret_value()
+            ):
+                raise ValueError("exchange_api_key: live trading needs API key and secret")
+            if self.live_confirm != LIVE_CONFIRMATION:
+                raise ValueError(
+                    f"live_confirm: set SOLBOT_LIVE_CONFIRM={LIVE_CONFIRMATION} to send real orders"
+                )
+            if self.max_order_value is None:
+                raise ValueError("max_order_value: required for live trading")
         if not is_loopback(self.host) and self.api_token is None:
             raise ValueError(f"api_token: required to listen on non-loopback address {self.host!r}")
         if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
@@ -143,7 +172,12 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         out = []
-        for s in (self.api_token, self.discord_webhook_url):
+        for s in (
+            self.api_token,
+            self.discord_webhook_url,
+            self.exchange_api_key,
+            self.exchange_api_secret,
+        ):
             if s is not None and s.get_secret_value():
                 out.append(s.get_secret_value())
         if self.database_url and "@" in self.database_url:

@@ -96,24 +96,42 @@ class ReplayFeed:
 
 
 class CcxtFeed:
-    """Closed bars from an exchange; polls every ``poll`` seconds (REST)."""
+    """Closed bars from an exchange; polls every ``poll`` seconds (REST).
+
+    A bar is closed when the *exchange's* clock (``fetch_time``) has passed its end, so a
+    skewed local clock cannot make the bot trade on a forming bar. Failed polls (network,
+    rate limits) are logged and retried at the next poll; the feed never dies of them."""
 
     def __init__(self, exchange: Any, symbol: str, timeframe: str, poll: float = 5.0) -> None:
         self.exchange, self.symbol, self.timeframe, self.poll = exchange, symbol, timeframe, poll
         self.step = timeframe_ms(timeframe)
+        self.errors = 0
+
+    def _now(self) -> int:
+        try:
+            return int(self.exchange.fetch_time())
+        except Exception:  # no time endpoint: the local clock
+            return time.time_ns() // 1_000_000
 
     async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
         last = after_ts
         while True:
-            now = time.time_ns() // 1_000_000
-            since = last + self.step if last is not None else now - 200 * self.step
-            rows = await asyncio.to_thread(
-                self.exchange.fetch_ohlcv, self.symbol, self.timeframe, since, 1000
-            )
+            try:
+                now = await asyncio.to_thread(self._now)
+                since = last + self.step if last is not None else now - 200 * self.step
+                rows = await asyncio.to_thread(
+                    self.exchange.fetch_ohlcv, self.symbol, self.timeframe, since, 1000
+                )
+            except Exception as exc:
+                self.errors += 1
+                log.warning("market data poll failed: %s: %s", type(exc).__name__, str(exc)[:200])
+                await asyncio.sleep(self.poll)
+                continue
             for r in rows:
                 ts = int(r[0])
                 if ts + self.step > now or (last is not None and ts <= last):
                     continue  # still forming, or already seen
                 last = ts
                 yield Bar(ts, float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
-            await asyncio.sleep(self.poll)
+            if len(rows) < 1000:
+                await asyncio.sleep(self.poll)

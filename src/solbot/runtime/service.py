@@ -28,13 +28,15 @@ from solbot.domain.messages import (
     Bar,
     CancelAll,
     Event,
+    OrderAccepted,
     OrderFilled,
+    OrderRejected,
     OrderSubmitted,
     SubmitOrder,
     TradingStateChanged,
     ms_to_datetime,
 )
-from solbot.domain.orders import OrderStatus
+from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
@@ -52,6 +54,9 @@ from solbot.strategies import create
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
 if TYPE_CHECKING:
+    from solbot.venues.live import LiveVenue
+
+if TYPE_CHECKING:
     from solbot.api.app import ApiServer
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,10 @@ log = logging.getLogger(__name__)
 
 class KillSwitchEngaged(Exception):
     pass
+
+
+class ReconcileError(Exception):
+    """Live start: our books and the exchange's disagree; the message is the report."""
 
 
 @dataclass(slots=True)
@@ -87,7 +96,9 @@ class BotService:
         self.bar_seconds: deque[float] = deque(maxlen=5000)  # recent bar processing times
         self.day: DayBook | None = None
         self.engine: Engine
-        self.venue: SimulatedExchange
+        self.venue: SimulatedExchange | LiveVenue
+        self.live: LiveVenue | None = None
+        self._live_balances: dict[str, Decimal] = {}
         self._stop = asyncio.Event()
         self._stopping = False
         self._submit_wall: dict[OrderId, float] = {}
@@ -104,17 +115,30 @@ class BotService:
         self.store.migrate()
         restored = self.store.restore(s.symbol)
         inst = self.instrument
-        if restored.empty:
+        if restored.empty and self.live is not None:  # a new live account: the exchange's
+            balances = {
+                inst.quote: self._live_balances.get(inst.quote, ZERO),
+                inst.base: self._live_balances.get(inst.base, ZERO),
+            }
+        elif restored.empty:
             balances = {inst.quote: s.initial_cash, inst.base: ZERO}
-        else:  # the paper venue restarts with us: open orders died with it
+        else:  # totals; a paper venue restarts with us (its open orders died with it)
             balances = {a: free + locked for a, (free, locked) in restored.balances.items()}
-        self.venue = SimulatedExchange(
-            inst,
-            balances,
-            SimConfig(slippage=s.slippage, maker_fee=s.fee, taker_fee=s.fee),
-            id_prefix=f"P{int(time.time() * 1000)}-",
+        if self.live is not None:
+            self.venue = self.live
+        else:
+            self.venue = SimulatedExchange(
+                inst,
+                balances,
+                SimConfig(slippage=s.slippage, maker_fee=s.fee, taker_fee=s.fee),
+                id_prefix=f"P{int(time.time() * 1000)}-",
+            )
+        initial_quote = (
+            balances[inst.quote]
+            if restored.empty and self.live is not None
+            else self._initial_quote(restored)
         )
-        portfolio = Portfolio(inst, Ledger(balances), initial_quote=self._initial_quote(restored))
+        portfolio = Portfolio(inst, Ledger(balances), initial_quote=initial_quote)
         if restored.position is not None:
             p = restored.position
             portfolio.position.qty, portfolio.position.avg_price = p.qty, p.avg_price
@@ -128,14 +152,17 @@ class BotService:
             RiskEngine(RiskLimits(max_order_value=s.max_order_value)),
             first_seq=restored.max_order_seq + 1,
         )
-        self._cancel_stale(restored)
+        if self.live is None:
+            self._cancel_stale(restored)
+        else:
+            self._restore_live_orders(restored)
         if restored.empty:
-            self.store.put(
-                initial_quote=str(s.initial_cash), started_at=self.started_at.isoformat()
-            )
+            self.store.put(initial_quote=str(initial_quote), started_at=self.started_at.isoformat())
         # the books as this run starts them (after a crash: what stale orders held is free)
         self.store.write_books(portfolio.ledger, portfolio.position, int(time.time() * 1000))
         self.engine.listeners.append(self._on_event)
+        if self.live is not None:
+            self.live.after = self.engine.on_venue_event_drain
         self.engine.start()
         if "last_bar" in restored.kv:  # marks equity and risk checks until the next bar
             self.last_bar = Bar(*json.loads(restored.kv["last_bar"]))
@@ -158,6 +185,139 @@ class BotService:
             with self.store.session() as sess, sess.begin():
                 sess.merge(row)
             self.store.audit("OrderCancelled", {"reason": row.reason}, order_id=row.order_id)
+
+    def _restore_live_orders(self, restored: Restored) -> None:
+        """Orders a previous run left open go back into the books and the venue's watch
+        list; the first sync then applies what the exchange did with them meanwhile."""
+        assert self.live is not None
+        pf = self.engine.portfolio
+        venue = self.live
+        ref = self.engine.reference_price()
+        for row in restored.open_orders:
+            order = Order(
+                order_id=OrderId(row.order_id),
+                symbol=row.symbol,
+                side=Side(row.side),
+                type=OrderType(row.type),
+                quantity=row.quantity,
+                price=row.price,
+                trigger_price=row.trigger_price,
+                quote_quantity=row.quote_quantity,
+                post_only=row.post_only,
+                reduce_only=row.reduce_only,
+                tag=row.tag,
+                created_ts=row.created_ts,
+                oco_group=row.oco_group,
+            )
+            pf.add(order)
+            try:
+                pf.submitted(order, OrderSubmitted(order.order_id, row.created_ts), ref or ZERO)
+            except Exception as exc:  # cannot hold what it needs: the balance check decides
+                log.warning("restoring open order %s: %s", row.order_id, exc)
+                pf._open[order.order_id] = order
+            if row.status != OrderStatus.SUBMITTED.value and row.venue_order_id:
+                order.status = OrderStatus(row.status)
+                order.venue_order_id = row.venue_order_id
+                order.filled_qty = row.filled_qty
+                venue.by_venue_id[row.venue_order_id] = order.order_id
+            venue.orders[order.order_id] = order
+        for tid in self.store.trade_ids(self.settings.symbol):
+            venue.seen_trades.add(tid)
+            for part in tid.split("+"):
+                if part.isdigit():
+                    venue.next_trade_id = max(venue.next_trade_id, int(part) + 1)
+
+    async def _connect_live(self) -> None:
+        from solbot.venues.live import LiveVenue, binance_exchange
+
+        s = self.settings
+        assert s.exchange and s.exchange_api_key and s.exchange_api_secret
+        ex = binance_exchange(
+            s.exchange,
+            s.exchange_url,
+            s.exchange_api_key.get_secret_value(),
+            s.exchange_api_secret.get_secret_value(),
+            s.exchange_timeout_ms,
+        )
+        venue = LiveVenue(
+            ex,
+            self.instrument,
+            poll=s.exchange_poll_seconds,
+            on_error=lambda kind: self.metrics.venue_errors.labels(kind).inc(),
+            on_alarm=self._venue_alarm,
+        )
+        self.live = venue
+        await venue.call(ex.load_markets)
+        bal = await venue.call(ex.fetch_balance)
+        self._live_balances = {
+            a: Decimal(str(v)) for a, v in (bal.get("total") or {}).items() if v is not None
+        }
+
+    def _venue_alarm(self, severity: str, text: str) -> None:
+        log.error("venue: %s", text)
+        self.notifier.send(severity, "Exchange problem", text)
+        if severity in ("P0", "P1"):
+            self.engine.set_trading_state(TradingState.HALTED, f"exchange: {text}")
+
+    async def _reconcile_live(self) -> None:
+        """Start of a live run: apply what happened to our orders while we were away, cancel
+        what is still open, then require the exchange's balances to equal ours."""
+        assert self.live is not None
+        venue, inst = self.live, self.instrument
+        for oid, order in list(venue.orders.items()):
+            if order.status is OrderStatus.SUBMITTED:  # intent on disk, outcome unknown
+                found = await venue.lookup(venue.client_id(oid))
+                if found is None:
+                    venue.orders.pop(oid, None)
+                    self.engine.on_venue_event(
+                        OrderRejected(oid, int(time.time() * 1000), "never reached the exchange")
+                    )
+                else:
+                    venue.by_venue_id[str(found["id"])] = oid
+                    self.engine.on_venue_event(
+                        OrderAccepted(oid, int(time.time() * 1000), str(found["id"]))
+                    )
+        await venue.sync()
+        if self.engine.portfolio.open_orders():
+            self.engine.execute([CancelAll()])
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                await venue.sync()
+                if not self.engine.portfolio.open_orders():
+                    break
+        bal = await venue.call(venue.ex.fetch_balance)
+        theirs = {
+            a: Decimal(str((bal.get("total") or {}).get(a) or 0)) for a in (inst.base, inst.quote)
+        }
+        led = self.engine.portfolio.ledger
+        ours = {a: led.total(a) for a in (inst.base, inst.quote)}
+        step = Decimal("0.00000001")
+        diffs = [
+            f"{a} ours {ours[a]:f} exchange {theirs[a]:f}"
+            for a in (inst.base, inst.quote)
+            if abs(ours[a] - theirs[a]) > step
+        ]
+        foreign = [o for o in await venue.call(venue.ex.fetch_open_orders, inst.symbol)]
+        if foreign:
+            diffs.append(f"{len(foreign)} open order(s) on the exchange that are not ours")
+        if not diffs:
+            self.store.audit("reconciled", {k: str(v) for k, v in theirs.items()})
+            return
+        report = "; ".join(diffs)
+        if not self.settings.accept_exchange_state:
+            self.notifier.send("P0", "Reconciliation failed", report)
+            self.store.audit("reconcile-failed", {"report": report})
+            raise ReconcileError(
+                f"exchange state differs from ours ({report}); not trading. "
+                "Check the exchange, then restart with --accept-exchange-state to adopt it"
+            )
+        pf = self.engine.portfolio
+        pf.ledger = Ledger({**{a: f + lk for a, (f, lk) in led.snapshot().items()}, **theirs})
+        pf.position.qty = theirs[inst.base]
+        self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
+        self.store.audit("accepted-exchange-state", {"report": report})
+        self.notifier.send("P1", "Exchange state adopted", report)
+        log.warning("adopted the exchange's balances: %s", report)
 
     def _restore_day(self, restored: Restored) -> None:
         if not restored.days:
@@ -240,7 +400,7 @@ class BotService:
         # transaction per bar (one fsync) is both faster and stricter: after a crash a bar is
         # either wholly on disk or replayed whole. A remote venue (live) must not be batched
         # around: an order's intent has to be durable before it is sent.
-        with self.store.batch():
+        with self.store.batch() if self.live is None else contextlib.nullcontext():
             if self.paused:
                 self._skip_bar(bar)
             else:
@@ -355,8 +515,9 @@ class BotService:
                 )
             ]
         )
-        self.venue.match_market_now(self.last_bar.close)
-        self.engine.on_venue_event_drain()
+        if isinstance(self.venue, SimulatedExchange):
+            self.venue.match_market_now(self.last_bar.close)
+            self.engine.on_venue_event_drain()
         left = self.engine.portfolio.position.qty
         log.warning("flatten on kill: position now %s %s", left, inst.base)
 
@@ -375,7 +536,12 @@ class BotService:
             from solbot.data.download import ccxt_exchange
 
             assert s.exchange is not None
-            return CcxtFeed(ccxt_exchange(s.exchange, s.exchange_url), s.symbol, s.timeframe)
+            return CcxtFeed(
+                ccxt_exchange(s.exchange, s.exchange_url),
+                s.symbol,
+                s.timeframe,
+                poll=s.exchange_poll_seconds,
+            )
         return SyntheticFeed(s.seed, s.timeframe, s.speed)
 
     async def _market(self) -> None:
@@ -394,7 +560,16 @@ class BotService:
                 f"kill switch flag {s.kill_flag} exists; "
                 f"clear it with 'solbot kill --clear' to trade again"
             )
+        if s.live:
+            await self._connect_live()
         self.build()
+        if self.live is not None:
+            try:
+                await self._reconcile_live()
+            except BaseException:
+                await self.live.close()
+                self.store.close()
+                raise
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
@@ -407,23 +582,27 @@ class BotService:
             asyncio.create_task(self._market(), name="market"),
             asyncio.create_task(self.metrics.loop_lag(), name="loop-lag"),
         ]
+        if self.live is not None:
+            tasks.append(asyncio.create_task(self.live.run(), name="venue-sync"))
         wd = sdnotify.watchdog_interval()
         if wd:
             tasks.append(asyncio.create_task(self._watchdog(wd), name="watchdog"))
         self.notifier.start()
         alerts = ErrorAlerts(self.notifier)
         logging.getLogger("solbot").addHandler(alerts)
+        mode = f"LIVE ({s.exchange})" if self.live is not None else "paper"
         sdnotify.notify(f"READY=1\nSTATUS=trading {s.symbol} ({s.market.value})")
         log.info(
-            "solbot %s up: %s %s paper on %s, API http://%s:%d",
+            "solbot %s up: %s %s %s on %s, API http://%s:%d",
             __version__,
             s.symbol,
             s.timeframe,
+            mode,
             s.market.value,
             s.host,
             s.port,
         )
-        self.notifier.send("P3", "Bot started", f"{s.symbol} paper on {s.market.value}")
+        self.notifier.send("P3", "Bot started", f"{s.symbol} {mode} on {s.market.value}")
         await self._stop.wait()
         await self._shutdown(server, server_task, tasks, watcher)
         logging.getLogger("solbot").removeHandler(alerts)
@@ -440,6 +619,24 @@ class BotService:
         while True:
             sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+    async def _stop_live(self) -> None:
+        """Live: on kill (or cancel-on-stop) the exchange must hold no open order of ours
+        (Binance ``DELETE openOrders``, then verified with a fetch); then the last fills."""
+        assert self.live is not None
+        try:
+            if self.kill_reason is not None or self.settings.cancel_on_stop:
+                left = await asyncio.wait_for(self.live.cancel_all(), timeout=10.0)
+                if left:
+                    log.error("%d order(s) still open on the exchange after cancel-all", left)
+                    self.notifier.send("P0", "Orders left open", f"{left} still open")
+            else:
+                await asyncio.wait_for(self.live.sync(), timeout=10.0)
+        except Exception as exc:
+            log.error("live shutdown: %s: %s", type(exc).__name__, str(exc)[:200])
+            self.notifier.send("P0", "Live shutdown incomplete", f"{type(exc).__name__}")
+        finally:
+            await self.live.close()
 
     async def _shutdown(
         self,
@@ -459,6 +656,8 @@ class BotService:
         watcher.stop()
         if self.kill_reason is None and self.settings.cancel_on_stop:
             self.engine.execute([CancelAll()])
+        if self.live is not None:
+            await self._stop_live()
         pf = self.engine.portfolio
         self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
         self.store.audit("stop", {"reason": self.stop_reason, "exit_code": self.exit_code})

@@ -1,0 +1,230 @@
+"""Live trading end to end: ``solbot run --live`` against ``solbot emulator`` (real ccxt,
+signed HTTP on loopback). Our database must equal the exchange's books."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.botproc import Bot, db_rows, free_port, solbot_cmd
+
+KEY, SECRET = "itest-key-0123456789", "itest-secret-abcdefghijklmnop"
+
+
+class Emulator:
+    def __init__(self, tmp: Path, faults: str | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = ["emulator", "--port", str(self.port), "--speed", "20"]
+        if faults:
+            args += ["--faults", faults]
+        self.log = (tmp / "emulator.log").open("ab")
+        env = {
+            **os.environ,
+            "SOLBOT_EXCHANGE_API_KEY": KEY,
+            "SOLBOT_EXCHANGE_API_SECRET": SECRET,
+        }
+        self.proc = subprocess.Popen(solbot_cmd(*args), env=env, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/api/v3/ping", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("emulator did not start")
+
+    def state(self) -> dict[str, Any]:
+        return dict(httpx.get(self.url + "/emulator/state", timeout=5).json())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    emu = Emulator(tmp_path)
+    yield emu
+    emu.stop()
+
+
+def live_bot(home: Path, emu: Emulator, *args: str, **env: str) -> Bot:
+    return Bot(
+        home,
+        "--exchange",
+        "binance",
+        "--exchange-url",
+        emu.url,
+        "--timeframe",
+        "1m",
+        "--live",
+        *args,
+        env={
+            "SOLBOT_STRATEGY": "ladder",
+            "SOLBOT_EXCHANGE_API_KEY": KEY,
+            "SOLBOT_EXCHANGE_API_SECRET": SECRET,
+            "SOLBOT_LIVE_CONFIRM": "real-money",
+            "SOLBOT_MAX_ORDER_VALUE": "2000",
+            "SOLBOT_EXCHANGE_POLL_SECONDS": "0.2",
+            **env,
+        },
+    )
+
+
+def assert_books_equal(home: Path, emu: Emulator) -> dict[str, Any]:
+    st = emu.state()
+    ours = db_rows(home, "select order_id, status, filled_qty, venue_order_id from orders")
+    by_cid = Counter(o["clientOrderId"] for o in st["orders"])
+    assert all(n == 1 for n in by_cid.values()), f"duplicate orders on the exchange: {by_cid}"
+    theirs = {o["clientOrderId"]: o for o in st["orders"]}
+    status_map = {"FILLED": "filled", "CANCELED": "cancelled", "EXPIRED": "expired"}
+    for oid, status, filled, venue_id in ours:
+        o = theirs.get(f"solbot-{oid}")
+        if status in ("denied", "rejected"):
+            assert o is None or o["status"] == "REJECTED"
+            continue
+        assert o is not None, f"{oid} ({status}) is not on the exchange"
+        assert str(o["orderId"]) == venue_id
+        assert status_map.get(o["status"], o["status"].lower()) == status, (oid, status, o)
+        assert Decimal(o["executedQty"]) == Decimal(filled)
+    assert len(theirs) == len([r for r in ours if r[1] not in ("denied", "rejected")])
+    fills = {
+        r[0]: (Decimal(r[1]), Decimal(r[2]))
+        for r in db_rows(home, "select trade_id, quantity, price from fills")
+    }
+    trades = {str(t["id"]): (Decimal(t["qty"]), Decimal(t["price"])) for t in st["trades"]}
+    assert fills == trades
+    balances = {
+        a: Decimal(f) + Decimal(lk)
+        for a, f, lk in db_rows(home, "select asset, free, locked from balances")
+    }
+    for asset, (free, locked) in st["balances"].items():
+        assert balances[asset] == Decimal(free) + Decimal(locked), asset
+    return st
+
+
+def test_live_orders_fill_cancel_and_kill_switch_leave_db_equal_to_exchange(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    home = tmp_path / "bot"
+    home.mkdir()
+    bot = live_bot(home, emulator)
+    try:
+        status = bot.wait_ready(30)
+        assert status["mode"] == "live"
+
+        def progressed() -> bool:
+            rows = db_rows(home, "select status from orders")
+            return any(r[0] == "filled" for r in rows) and any(r[0] == "cancelled" for r in rows)
+
+        bot.wait_until(progressed, 60, "a filled and a cancelled live order")
+        bot.wait_until(bot.open_orders, 30, "a resting order")
+        t0 = time.monotonic()
+        (home / "data" / "kill-switch.flag").write_text("itest\n")
+        code = bot.wait_exit(20)
+        took = time.monotonic() - t0
+    finally:
+        bot.kill_hard()
+    assert code == 10, bot.output()[-3000:]
+    assert took < 5, took
+    st = assert_books_equal(home, emulator)
+    assert not [o for o in st["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    assert st["trades"], "nothing filled"
+
+
+def test_live_start_fails_closed_on_foreign_activity_unless_accepted(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    home = tmp_path / "bot"
+    home.mkdir()
+    bot = live_bot(home, emulator)
+    try:
+        bot.wait_ready(30)
+        bot.wait_until(lambda: db_rows(home, "select count(*) from orders")[0][0] > 0, 30, "orders")
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(20) == 0
+    finally:
+        bot.kill_hard()
+    assert_books_equal(home, emulator)
+    # someone trades on the account behind the bot's back
+    import ccxt
+
+    from solbot.data.download import _rebase
+
+    ex = ccxt.binance(
+        {
+            "apiKey": KEY,
+            "secret": SECRET,
+            "options": {
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+            },
+        }
+    )
+    ex.urls["api"] = _rebase(ex.urls["api"], emulator.url)
+    ex.create_order("SOL/USDT", "market", "buy", 1)
+    again = live_bot(home, emulator)
+    try:
+        code = again.wait_exit(30)
+    finally:
+        again.kill_hard()
+    out = again.output()
+    assert code == 7, out[-2000:]
+    assert "exchange state differs from ours" in out and "SOL ours" in out
+    accepted = live_bot(home, emulator, "--accept-exchange-state")
+    try:
+        accepted.wait_ready(30)
+        acc = accepted.get("/api/account").json()
+        assert Decimal(acc["balances"]["SOL"]["free"]) + Decimal(
+            acc["balances"]["SOL"]["locked"]
+        ) == Decimal(emulator.state()["balances"]["SOL"][0]) + Decimal(
+            emulator.state()["balances"]["SOL"][1]
+        )
+        accepted.signal(signal.SIGTERM)
+        assert accepted.wait_exit(20) == 0
+    finally:
+        accepted.kill_hard()
+
+
+def test_faults_never_duplicate_an_order(tmp_path: Path) -> None:
+    emu = Emulator(
+        tmp_path, "timeout=0.08,drop=0.08,500=0.06,429=0.06,hang=1.5,retry_after=1,seed=3"
+    )
+    home = tmp_path / "bot"
+    home.mkdir()
+    bot = live_bot(home, emu, SOLBOT_EXCHANGE_TIMEOUT_MS="800")
+    try:
+        bot.wait_ready(40)
+        bot.wait_until(
+            lambda: (
+                db_rows(home, "select count(*) from orders where venue_order_id != ''")[0][0] >= 8
+            ),
+            90,
+            "live orders through the faults",
+        )
+        errors = bot.metric("solbot_venue_errors_total")
+        bot.signal(signal.SIGTERM)
+        code = bot.wait_exit(40)
+    finally:
+        bot.kill_hard()
+        st_faults = emu.state()["faults"]
+    try:
+        assert code == 0, bot.output()[-3000:]
+        assert errors > 0
+        assert sum(st_faults.values()) > 0
+        assert_books_equal(home, emu)
+    finally:
+        emu.stop()

@@ -1,0 +1,69 @@
+"""Pieces of live trading that need no exchange: fault specs, error classes, live config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ccxt.base import errors as cx
+
+from solbot.emulator.binance import FaultSpec, FaultSpecError
+from solbot.runtime.config import ConfigError, load_settings
+from solbot.venues.live import classify
+
+
+def test_fault_spec_parses_and_refuses_nonsense() -> None:
+    spec = FaultSpec.parse("429=0.1,timeout=0.05,latency=0.01,retry_after=2,partial=0.5,seed=4")
+    assert spec.rates == {"429": 0.1, "timeout": 0.05}
+    assert (spec.latency, spec.retry_after, spec.partial, spec.seed) == (0.01, 2, 0.5, 4)
+    for bad in ("429", "429=x", "429=1.5", "boom=0.1", "500=0.6,drop=0.6", "partial=0"):
+        with pytest.raises(FaultSpecError):
+            FaultSpec.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (cx.DDoSProtection("binance 429 Too Many Requests"), "rate_limited"),
+        (cx.DDoSProtection("binance 418 I'm a teapot"), "banned"),
+        (cx.RequestTimeout("timeout"), "unknown"),
+        (cx.ExchangeNotAvailable("503"), "unknown"),
+        (cx.OperationFailed('{"code":-1001}'), "unknown"),
+        (cx.BadResponse("-1007"), "unknown"),
+        (cx.AuthenticationError("-2015"), "auth"),
+        (cx.PermissionDenied("no"), "auth"),
+        (cx.OrderNotFound("-2013"), "not_found"),
+        (cx.InsufficientFunds("-2010"), "rejected"),
+        (cx.InvalidOrder("LOT_SIZE"), "rejected"),
+        (ValueError("?"), "error"),
+    ],
+)
+def test_errors_are_classified_by_what_must_happen_next(exc: Exception, kind: str) -> None:
+    assert classify(exc) == kind
+
+
+def _live(tmp_path: Path, **env: str) -> None:
+    base = {
+        "SOLBOT_MARKET": "exchange",
+        "SOLBOT_EXCHANGE": "binance",
+        "SOLBOT_LIVE": "true",
+        "SOLBOT_EXCHANGE_API_KEY": "k" * 20,
+        "SOLBOT_EXCHANGE_API_SECRET": "s" * 20,
+        "SOLBOT_LIVE_CONFIRM": "real-money",
+        "SOLBOT_MAX_ORDER_VALUE": "500",
+    }
+    merged = {k: v for k, v in {**base, **env}.items() if v != "<unset>"}
+    load_settings(home=tmp_path, environ=merged)
+
+
+def test_live_needs_keys_confirmation_and_an_order_cap(tmp_path: Path) -> None:
+    _live(tmp_path)  # complete: accepted
+    for key, value, named in (
+        ("SOLBOT_LIVE_CONFIRM", "yes", "live_confirm"),
+        ("SOLBOT_MAX_ORDER_VALUE", "<unset>", "max_order_value: required"),
+        ("SOLBOT_EXCHANGE_API_SECRET", "", "exchange_api_key"),
+        ("SOLBOT_MARKET", "synthetic", "live"),
+    ):
+        env = {key: value}
+        with pytest.raises(ConfigError, match=named):
+            _live(tmp_path, **env)
