@@ -4,6 +4,7 @@ records every request, so tests drive the real ccxt code over real HTTP."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -73,7 +74,7 @@ class BinanceStub(LoopbackServer):
                 elif url.path == "/api/v3/klines":
                     self.send_json(stub.klines(q))
                 elif url.path == "/api/v3/time":
-                    self.send_json({"serverTime": 0})
+                    self.send_json({"serverTime": time.time_ns() // 1_000_000})
                 else:
                     self.send_json({"code": -1100, "msg": f"not emulated: {url.path}"}, 404)
 
