@@ -365,7 +365,7 @@ class LiveVenue:
                 self._handle_limits(kind)
                 log.warning("venue sync failed (%s): %s", kind, _short(exc))
             self._kick.clear()
-            with _suppress_timeout():
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.poll)
 
     async def sync(self) -> None:
@@ -455,14 +455,6 @@ class LiveVenue:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ex.close()
-
-
-class _suppress_timeout:  # noqa: N801  (a tiny context manager)
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
-        return et is not None and issubclass(et, asyncio.TimeoutError)
 
 
 def _short(exc: BaseException) -> str:
