@@ -96,7 +96,8 @@ def run(
 ) -> None:
     """Run the bot: paper trading on the synthetic market unless told otherwise."""
     from solbot.ops import logs
-    from solbot.runtime.service import BotService, KillSwitchEngaged, ReconcileError
+    from solbot.runtime.live import ReconcileError
+    from solbot.runtime.service import BotService, KillSwitchEngaged
 
     market = "replay" if replay else "exchange" if exchange else None
     s = settings_or_exit(

@@ -208,6 +208,12 @@ class Metrics:
         self.venue_errors = Counter(
             "solbot_venue_errors", "Venue/exchange errors and rejects", ["kind"], registry=r
         )
+        self.reconcile_checks = Counter(
+            "solbot_reconcile_checks",
+            "Live periodic reconciliations by result (ok, mismatch, inconclusive, error)",
+            ["result"],
+            registry=r,
+        )
         self.kill_engaged = Gauge(
             "solbot_kill_switch_engaged", "1 once the kill switch fired", registry=r
         )

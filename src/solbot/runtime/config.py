@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     exchange_timeout_ms: int = Field(10_000, ge=100, le=120_000)
     exchange_poll_seconds: float = Field(1.0, gt=0, le=60)
     accept_exchange_state: bool = False
+    reconcile_seconds: float = Field(60.0, ge=0, le=86_400)  # live: 0 = only at start
     symbol: str = "SOL/USDT"
     timeframe: str = "1h"
 

@@ -28,15 +28,13 @@ from solbot.domain.messages import (
     Bar,
     CancelAll,
     Event,
-    OrderAccepted,
     OrderFilled,
-    OrderRejected,
     OrderSubmitted,
     SubmitOrder,
     TradingStateChanged,
     ms_to_datetime,
 )
-from solbot.domain.orders import Order, OrderStatus
+from solbot.domain.orders import OrderStatus
 from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
@@ -54,20 +52,15 @@ from solbot.strategies import create
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
 if TYPE_CHECKING:
-    from solbot.venues.live import LiveVenue
-
-if TYPE_CHECKING:
     from solbot.api.app import ApiServer
+    from solbot.runtime.live import LiveSession
+    from solbot.venues.live import LiveVenue
 
 log = logging.getLogger(__name__)
 
 
 class KillSwitchEngaged(Exception):
     pass
-
-
-class ReconcileError(Exception):
-    """Live start: our books and the exchange's disagree; the message is the report."""
 
 
 @dataclass(slots=True)
@@ -98,7 +91,7 @@ class BotService:
         self.engine: Engine
         self.venue: SimulatedExchange | LiveVenue
         self.live: LiveVenue | None = None
-        self._live_balances: dict[str, Decimal] = {}
+        self.live_session: LiveSession | None = None
         self._stop = asyncio.Event()
         self._stopping = False
         self._submit_wall: dict[OrderId, float] = {}
@@ -115,10 +108,11 @@ class BotService:
         self.store.migrate()
         restored = self.store.restore(s.symbol)
         inst = self.instrument
-        if restored.empty and self.live is not None:  # a new live account: the exchange's
+        if restored.empty and self.live_session is not None:  # a new live account
+            theirs = self.live_session.balances
             balances = {
-                inst.quote: self._live_balances.get(inst.quote, ZERO),
-                inst.base: self._live_balances.get(inst.base, ZERO),
+                inst.quote: theirs.get(inst.quote, ZERO),
+                inst.base: theirs.get(inst.base, ZERO),
             }
         elif restored.empty:
             balances = {inst.quote: s.initial_cash, inst.base: ZERO}
@@ -152,10 +146,10 @@ class BotService:
             RiskEngine(RiskLimits(max_order_value=s.max_order_value)),
             first_seq=restored.max_order_seq + 1,
         )
-        if self.live is None:
+        if self.live_session is None:
             self._cancel_stale(restored)
         else:
-            self._restore_live_orders(restored)
+            self.live_session.restore_orders(restored)
         if restored.empty:
             self.store.put(initial_quote=str(initial_quote), started_at=self.started_at.isoformat())
         # the books as this run starts them (after a crash: what stale orders held is free)
@@ -185,139 +179,6 @@ class BotService:
             with self.store.session() as sess, sess.begin():
                 sess.merge(row)
             self.store.audit("OrderCancelled", {"reason": row.reason}, order_id=row.order_id)
-
-    def _restore_live_orders(self, restored: Restored) -> None:
-        """Orders a previous run left open go back into the books and the venue's watch
-        list; the first sync then applies what the exchange did with them meanwhile."""
-        assert self.live is not None
-        pf = self.engine.portfolio
-        venue = self.live
-        ref = self.engine.reference_price()
-        for row in restored.open_orders:
-            order = Order(
-                order_id=OrderId(row.order_id),
-                symbol=row.symbol,
-                side=Side(row.side),
-                type=OrderType(row.type),
-                quantity=row.quantity,
-                price=row.price,
-                trigger_price=row.trigger_price,
-                quote_quantity=row.quote_quantity,
-                post_only=row.post_only,
-                reduce_only=row.reduce_only,
-                tag=row.tag,
-                created_ts=row.created_ts,
-                oco_group=row.oco_group,
-            )
-            pf.add(order)
-            try:
-                pf.submitted(order, OrderSubmitted(order.order_id, row.created_ts), ref or ZERO)
-            except Exception as exc:  # cannot hold what it needs: the balance check decides
-                log.warning("restoring open order %s: %s", row.order_id, exc)
-                pf._open[order.order_id] = order
-            if row.status != OrderStatus.SUBMITTED.value and row.venue_order_id:
-                order.status = OrderStatus(row.status)
-                order.venue_order_id = row.venue_order_id
-                order.filled_qty = row.filled_qty
-                venue.by_venue_id[row.venue_order_id] = order.order_id
-            venue.orders[order.order_id] = order
-        for tid in self.store.trade_ids(self.settings.symbol):
-            venue.seen_trades.add(tid)
-            for part in tid.split("+"):
-                if part.isdigit():
-                    venue.next_trade_id = max(venue.next_trade_id, int(part) + 1)
-
-    async def _connect_live(self) -> None:
-        from solbot.venues.live import LiveVenue, binance_exchange
-
-        s = self.settings
-        assert s.exchange and s.exchange_api_key and s.exchange_api_secret
-        ex = binance_exchange(
-            s.exchange,
-            s.exchange_url,
-            s.exchange_api_key.get_secret_value(),
-            s.exchange_api_secret.get_secret_value(),
-            s.exchange_timeout_ms,
-        )
-        venue = LiveVenue(
-            ex,
-            self.instrument,
-            poll=s.exchange_poll_seconds,
-            on_error=lambda kind: self.metrics.venue_errors.labels(kind).inc(),
-            on_alarm=self._venue_alarm,
-        )
-        self.live = venue
-        await venue.call(ex.load_markets)
-        bal = await venue.call(ex.fetch_balance)
-        self._live_balances = {
-            a: Decimal(str(v)) for a, v in (bal.get("total") or {}).items() if v is not None
-        }
-
-    def _venue_alarm(self, severity: str, text: str) -> None:
-        log.error("venue: %s", text)
-        self.notifier.send(severity, "Exchange problem", text)
-        if severity in ("P0", "P1"):
-            self.engine.set_trading_state(TradingState.HALTED, f"exchange: {text}")
-
-    async def _reconcile_live(self) -> None:
-        """Start of a live run: apply what happened to our orders while we were away, cancel
-        what is still open, then require the exchange's balances to equal ours."""
-        assert self.live is not None
-        venue, inst = self.live, self.instrument
-        for oid, order in list(venue.orders.items()):
-            if order.status is OrderStatus.SUBMITTED:  # intent on disk, outcome unknown
-                found = await venue.lookup(venue.client_id(oid))
-                if found is None:
-                    venue.orders.pop(oid, None)
-                    self.engine.on_venue_event(
-                        OrderRejected(oid, int(time.time() * 1000), "never reached the exchange")
-                    )
-                else:
-                    venue.by_venue_id[str(found["id"])] = oid
-                    self.engine.on_venue_event(
-                        OrderAccepted(oid, int(time.time() * 1000), str(found["id"]))
-                    )
-        await venue.sync()
-        if self.engine.portfolio.open_orders():
-            self.engine.execute([CancelAll()])
-            for _ in range(50):
-                await asyncio.sleep(0.1)
-                await venue.sync()
-                if not self.engine.portfolio.open_orders():
-                    break
-        bal = await venue.call(venue.ex.fetch_balance)
-        theirs = {
-            a: Decimal(str((bal.get("total") or {}).get(a) or 0)) for a in (inst.base, inst.quote)
-        }
-        led = self.engine.portfolio.ledger
-        ours = {a: led.total(a) for a in (inst.base, inst.quote)}
-        step = Decimal("0.00000001")
-        diffs = [
-            f"{a} ours {ours[a]:f} exchange {theirs[a]:f}"
-            for a in (inst.base, inst.quote)
-            if abs(ours[a] - theirs[a]) > step
-        ]
-        foreign = [o for o in await venue.call(venue.ex.fetch_open_orders, inst.symbol)]
-        if foreign:
-            diffs.append(f"{len(foreign)} open order(s) on the exchange that are not ours")
-        if not diffs:
-            self.store.audit("reconciled", {k: str(v) for k, v in theirs.items()})
-            return
-        report = "; ".join(diffs)
-        if not self.settings.accept_exchange_state:
-            self.notifier.send("P0", "Reconciliation failed", report)
-            self.store.audit("reconcile-failed", {"report": report})
-            raise ReconcileError(
-                f"exchange state differs from ours ({report}); not trading. "
-                "Check the exchange, then restart with --accept-exchange-state to adopt it"
-            )
-        pf = self.engine.portfolio
-        pf.ledger = Ledger({**{a: f + lk for a, (f, lk) in led.snapshot().items()}, **theirs})
-        pf.position.qty = theirs[inst.base]
-        self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
-        self.store.audit("accepted-exchange-state", {"report": report})
-        self.notifier.send("P1", "Exchange state adopted", report)
-        log.warning("adopted the exchange's balances: %s", report)
 
     def _restore_day(self, restored: Restored) -> None:
         if not restored.days:
@@ -561,11 +422,14 @@ class BotService:
                 f"clear it with 'solbot kill --clear' to trade again"
             )
         if s.live:
-            await self._connect_live()
+            from solbot.runtime.live import LiveSession
+
+            self.live_session = LiveSession(self)
+            self.live = await self.live_session.connect()
         self.build()
-        if self.live is not None:
+        if self.live_session is not None and self.live is not None:
             try:
-                await self._reconcile_live()
+                await self.live_session.reconcile_start()
             except BaseException:
                 await self.live.close()
                 self.store.close()
@@ -582,8 +446,11 @@ class BotService:
             asyncio.create_task(self._market(), name="market"),
             asyncio.create_task(self.metrics.loop_lag(), name="loop-lag"),
         ]
-        if self.live is not None:
+        if self.live_session is not None and self.live is not None:
             tasks.append(asyncio.create_task(self.live.run(), name="venue-sync"))
+            if s.reconcile_seconds > 0:
+                watch = self.live_session.watch(s.reconcile_seconds)
+                tasks.append(asyncio.create_task(watch, name="reconcile"))
         wd = sdnotify.watchdog_interval()
         if wd:
             tasks.append(asyncio.create_task(self._watchdog(wd), name="watchdog"))
@@ -620,24 +487,6 @@ class BotService:
             sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
 
-    async def _stop_live(self) -> None:
-        """Live: on kill (or cancel-on-stop) the exchange must hold no open order of ours
-        (Binance ``DELETE openOrders``, then verified with a fetch); then the last fills."""
-        assert self.live is not None
-        try:
-            if self.kill_reason is not None or self.settings.cancel_on_stop:
-                left = await asyncio.wait_for(self.live.cancel_all(), timeout=10.0)
-                if left:
-                    log.error("%d order(s) still open on the exchange after cancel-all", left)
-                    self.notifier.send("P0", "Orders left open", f"{left} still open")
-            else:
-                await asyncio.wait_for(self.live.sync(), timeout=10.0)
-        except Exception as exc:
-            log.error("live shutdown: %s: %s", type(exc).__name__, str(exc)[:200])
-            self.notifier.send("P0", "Live shutdown incomplete", f"{type(exc).__name__}")
-        finally:
-            await self.live.close()
-
     async def _shutdown(
         self,
         server: ApiServer,
@@ -656,8 +505,8 @@ class BotService:
         watcher.stop()
         if self.kill_reason is None and self.settings.cancel_on_stop:
             self.engine.execute([CancelAll()])
-        if self.live is not None:
-            await self._stop_live()
+        if self.live_session is not None:
+            await self.live_session.stop()
         pf = self.engine.portfolio
         self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
         self.store.audit("stop", {"reason": self.stop_reason, "exit_code": self.exit_code})

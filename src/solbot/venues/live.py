@@ -116,6 +116,7 @@ class LiveVenue:
         poll: float = 0.5,
         on_error: Callable[[str], None] | None = None,
         on_alarm: Callable[[str, str], None] | None = None,
+        on_recovered: Callable[[str], None] | None = None,
         max_backoff: float = 5.0,
     ) -> None:
         self.ex = exchange
@@ -128,6 +129,8 @@ class LiveVenue:
         self.after: Callable[[], None] = lambda: None
         self._on_error = on_error or (lambda kind: None)
         self._on_alarm = on_alarm or (lambda sev, text: None)
+        self._on_recovered = on_recovered or (lambda what: None)
+        self._ban_reported = False
         self._max_backoff = max_backoff
         self.orders: dict[OrderId, Order] = {}  # ours, by our id
         self.by_venue_id: dict[str, OrderId] = {}
@@ -206,11 +209,26 @@ class LiveVenue:
             first = time.monotonic() >= self.health.banned_until
             self.health.banned_until = time.monotonic() + ban
             if first:
+                self._ban_reported = True
                 self._on_alarm(
                     "P1", f"exchange banned this IP (HTTP 418); nothing sent for {ban:.0f}s"
                 )
         elif kind == "auth":
             self._on_alarm("P0", "exchange refused our API key (authentication/permission)")
+
+    def _check_ban_over(self) -> None:
+        if self._ban_reported and time.monotonic() >= self.health.banned_until:
+            self._ban_reported = False
+            self._on_recovered("the exchange's ban (HTTP 418) is over")
+
+    def busy(self) -> bool:
+        """Orders in flight (sent, outcome not yet known), waiting for a cancel, or with
+        trades seen but not yet applied (a quote-sized order's trades are merged at its end)."""
+        if self._sending or self._quote_trades:
+            return True
+        return any(
+            oid in self.orders and self.orders[oid].status.is_open for oid in self._cancel_wanted
+        )
 
     def _backoff(self, attempt: int) -> float:
         base: float = min(self._max_backoff, 0.1 * 2.0**attempt)
@@ -359,6 +377,7 @@ class LiveVenue:
         while not self._closed:
             try:
                 await self.sync()
+                self._check_ban_over()
             except Exception as exc:  # a failed poll is retried at the next one
                 kind = classify(exc)
                 self._error(kind)
