@@ -22,10 +22,10 @@ KEY, SECRET = "itest-key-0123456789", "itest-secret-abcdefghijklmnop"
 
 
 class Emulator:
-    def __init__(self, tmp: Path, faults: str | None = None) -> None:
+    def __init__(self, tmp: Path, faults: str | None = None, speed: float = 20) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = ["emulator", "--port", str(self.port), "--speed", "20"]
+        args = ["emulator", "--port", str(self.port), "--speed", str(speed)]
         if faults:
             args += ["--faults", faults]
         self.log = (tmp / "emulator.log").open("ab")
@@ -115,6 +115,31 @@ def assert_books_equal(home: Path, emu: Emulator) -> dict[str, Any]:
     return st
 
 
+def open_on_exchange(emu: Emulator) -> list[dict[str, Any]]:
+    return [o for o in emu.state()["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+
+
+def foreign_trade(emu: Emulator, qty: float = 1) -> None:
+    """A market buy on the bot's account that the bot did not send (real ccxt, sync)."""
+    import ccxt
+
+    from solbot.data.download import _rebase
+
+    ex = ccxt.binance(
+        {
+            "apiKey": KEY,
+            "secret": SECRET,
+            "options": {
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+            },
+        }
+    )
+    ex.urls["api"] = _rebase(ex.urls["api"], emu.url)
+    ex.create_order("SOL/USDT", "market", "buy", qty)
+
+
 def test_live_orders_fill_cancel_and_kill_switch_leave_db_equal_to_exchange(
     tmp_path: Path, emulator: Emulator
 ) -> None:
@@ -140,7 +165,7 @@ def test_live_orders_fill_cancel_and_kill_switch_leave_db_equal_to_exchange(
     assert code == 10, bot.output()[-3000:]
     assert took < 5, took
     st = assert_books_equal(home, emulator)
-    assert not [o for o in st["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    assert not open_on_exchange(emulator)
     assert st["trades"], "nothing filled"
 
 
@@ -158,24 +183,7 @@ def test_live_start_fails_closed_on_foreign_activity_unless_accepted(
     finally:
         bot.kill_hard()
     assert_books_equal(home, emulator)
-    # someone trades on the account behind the bot's back
-    import ccxt
-
-    from solbot.data.download import _rebase
-
-    ex = ccxt.binance(
-        {
-            "apiKey": KEY,
-            "secret": SECRET,
-            "options": {
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-            },
-        }
-    )
-    ex.urls["api"] = _rebase(ex.urls["api"], emulator.url)
-    ex.create_order("SOL/USDT", "market", "buy", 1)
+    foreign_trade(emulator)  # someone trades on the account behind the bot's back
     again = live_bot(home, emulator)
     try:
         code = again.wait_exit(30)
@@ -228,3 +236,35 @@ def test_faults_never_duplicate_an_order(tmp_path: Path) -> None:
         assert_books_equal(home, emu)
     finally:
         emu.stop()
+
+
+def test_periodic_reconciliation_halts_on_foreign_activity_while_running(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    home = tmp_path / "bot"
+    home.mkdir()
+    bot = live_bot(home, emulator, SOLBOT_RECONCILE_SECONDS="0.5")
+    try:
+        bot.wait_ready(30)
+        bot.wait_until(lambda: bot.metric('solbot_reconcile_checks_total{result="ok"}') >= 1, 30)
+        assert bot.get("/api/status").json()["trading_state"] == "ACTIVE"
+        foreign_trade(emulator)
+        status = bot.wait_until(
+            lambda: (
+                (st := bot.get("/api/status").json())["trading_state"] == "HALTED" and st or None
+            ),
+            30,
+            "halt on a reconciliation mismatch",
+        )
+        assert "reconciliation failed: SOL ours" in status["trading_state_reason"]
+        assert bot.metric('solbot_reconcile_checks_total{result="mismatch"}') >= 2
+        bot.wait_until(lambda: not open_on_exchange(emulator), 20, "our orders cancelled")
+        orders_before = len(emulator.state()["orders"])
+        time.sleep(2)  # halted: nothing new is sent
+        assert len(emulator.state()["orders"]) == orders_before
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(20) == 0
+    finally:
+        bot.kill_hard()
+    audit = db_rows(home, "select kind from audit_log where kind = 'reconcile-failed'")
+    assert audit, "the failure is in the audit log"

@@ -45,12 +45,32 @@ def test_precedence_cli_over_env_over_dotenv_over_file(tmp_path):
         ({"SOLBOT_MARKET": "exchange"}, "config: exchange: required when market = exchange"),
         ({"SOLBOT_TIMEFRAME": "7q"}, "config: timeframe: unknown timeframe"),
         ({"SOLBOT_NOPE": "1"}, "config: unknown key 'nope'"),
+        ({"SOLBOT_STRATEGY": "nope"}, "config: strategy: unknown strategy 'nope'"),
+        (
+            {"SOLBOT_STRATEGY": "ladder", "SOLBOT_STRATEGY_PARAMS": '{"nope": 1}'},
+            "config: strategy: ladder: unknown parameters ['nope']",
+        ),
+        (
+            {"SOLBOT_STRATEGY": "ladder", "SOLBOT_STRATEGY_PARAMS": '{"offset": 0.4'},
+            "config: strategy_params: not a JSON object",
+        ),
     ],
 )
 def test_bad_values_give_one_line_naming_the_key(tmp_path, env, message):
     with pytest.raises(ConfigError) as exc:
         load_settings(tmp_path, environ=env)
     assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+def test_strategy_params_from_env_or_config_file_reach_the_strategy(tmp_path):
+    s = load_settings(
+        tmp_path,
+        environ={"SOLBOT_STRATEGY": "ladder", "SOLBOT_STRATEGY_PARAMS": '{"offset": 0.001}'},
+    )
+    assert s.strategy_params == {"offset": 0.001}
+    (tmp_path / "bot.toml").write_text('strategy = "ladder"\n[strategy_params]\npatience = 2\n')
+    f = load_settings(tmp_path, tmp_path / "bot.toml", environ={})
+    assert f.strategy_params == {"patience": 2}
 
 
 def test_bad_dotenv_and_config_file_lines(tmp_path):

@@ -67,3 +67,44 @@ def test_live_needs_keys_confirmation_and_an_order_cap(tmp_path: Path) -> None:
         env = {key: value}
         with pytest.raises(ConfigError, match=named):
             _live(tmp_path, **env)
+
+
+class _FakeClockExchange:
+    """fetch_time / fetch_ohlcv as ccxt's sync exchange answers them: 1m bars up to now."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def fetch_time(self) -> int:
+        return self.now
+
+    def fetch_ohlcv(self, symbol: str, tf: str, since: int, limit: int) -> list[list[float]]:
+        start = since - since % 60_000
+        return [
+            [float(ts), 1.0, 1.0, 1.0, 1.0, 1.0]
+            for ts in range(start, self.now + 1, 60_000)
+            if ts < start + limit * 60_000
+        ]
+
+
+def test_exchange_feed_marks_backfilled_bars_as_history_and_only_the_latest_as_live() -> None:
+    import asyncio
+
+    from solbot.runtime.feeds import CcxtFeed
+
+    now = 1_700_000_000_000 - 1_700_000_000_000 % 60_000 + 30_000  # mid-bar
+    ex = _FakeClockExchange(now)
+    feed = CcxtFeed(ex, "SOL/USDT", "1m", poll=0.0)
+
+    async def first(n: int) -> list[tuple[int, bool]]:
+        out = []
+        async for bar in feed.bars(None):
+            out.append((bar.ts, feed.is_history(bar)))
+            if len(out) == n:
+                break
+        return out
+
+    got = asyncio.run(first(200))
+    assert [h for _, h in got[:-1]] == [True] * 199  # backfill: warm-up only
+    assert got[-1] == (now - 30_000 - 60_000, False)  # the last closed bar is tradable
+    assert all(ts + 60_000 <= now for ts, _ in got)  # never a forming bar

@@ -9,6 +9,7 @@ key.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from decimal import Decimal
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     timeframe: str = "1h"
 
     strategy: str = "solbot"
+    # keyword parameters of the strategy, e.g. SOLBOT_STRATEGY_PARAMS='{"offset": 0.002}'
+    strategy_params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     initial_cash: Decimal = Field(Decimal("10000"), gt=0)
     fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
     slippage: Decimal = Field(Decimal("0.0005"), ge=0, lt=1)
@@ -120,6 +123,16 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return v
 
+    @field_validator("strategy_params", mode="before")
+    @classmethod
+    def _json_params(cls, v: object) -> object:
+        if isinstance(v, str):  # from the environment / .env: a JSON object
+            try:
+                return json.loads(v) if v.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON object ({exc.msg})") from None
+        return v
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, v: object) -> object:
@@ -148,6 +161,12 @@ class Settings(BaseSettings):
                 )
             if self.max_order_value is None:
                 raise ValueError("max_order_value: required for live trading")
+        from solbot.strategies import create
+
+        try:
+            create(self.strategy, **self.strategy_params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"strategy: {exc}") from None
         if not is_loopback(self.host) and self.api_token is None:
             raise ValueError(f"api_token: required to listen on non-loopback address {self.host!r}")
         if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:

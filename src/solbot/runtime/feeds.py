@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 class BarFeed(Protocol):
     def bars(self, after_ts: int | None) -> AsyncIterator[Bar]: ...
 
+    def is_history(self, bar: Bar) -> bool:
+        """True for a bar that is no longer the market's latest closed bar (catching up after
+        a start or a stall): the strategy may learn from it but must not trade on it."""
+        ...
+
 
 class _Paced:
     def __init__(self, speed: float) -> None:
@@ -62,6 +67,9 @@ class SyntheticFeed:
         )
         return bars
 
+    def is_history(self, bar: Bar) -> bool:
+        return False  # paced: every bar arrives as the market's latest
+
     async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
         pace = _Paced(self.speed)
         k, price, start = 0, 20.0, 1_640_995_200_000
@@ -87,6 +95,9 @@ class ReplayFeed:
         validate(self.data, GapPolicy.ALLOW)
         self.speed = speed
 
+    def is_history(self, bar: Bar) -> bool:
+        return False  # paced: every bar arrives as the market's latest
+
     async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
         pace = _Paced(self.speed)
         start = 0 if after_ts is None else int(np.searchsorted(self.data.ts, after_ts, "right"))
@@ -106,6 +117,10 @@ class CcxtFeed:
         self.exchange, self.symbol, self.timeframe, self.poll = exchange, symbol, timeframe, poll
         self.step = timeframe_ms(timeframe)
         self.errors = 0
+        self.now = 0  # the exchange's clock at the last poll (ms)
+
+    def is_history(self, bar: Bar) -> bool:
+        return bar.ts + 2 * self.step <= self.now  # a newer bar had closed when we got it
 
     def _now(self) -> int:
         try:
@@ -118,6 +133,7 @@ class CcxtFeed:
         while True:
             try:
                 now = await asyncio.to_thread(self._now)
+                self.now = now
                 since = last + self.step if last is not None else now - 200 * self.step
                 rows = await asyncio.to_thread(
                     self.exchange.fetch_ohlcv, self.symbol, self.timeframe, since, 1000

@@ -155,6 +155,9 @@ class LiveSession:
             if order.status is OrderStatus.SUBMITTED:  # intent on disk, outcome unknown
                 found = await venue.lookup(venue.client_id(oid))
                 now = int(time.time() * 1000)
+                self.s.store.audit(
+                    "unknown-outcome-resolved", {"on_exchange": found is not None}, order_id=oid
+                )
                 if found is None:
                     venue.orders.pop(oid, None)
                     engine.on_venue_event(OrderRejected(oid, now, "never reached the exchange"))

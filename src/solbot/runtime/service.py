@@ -137,7 +137,7 @@ class BotService:
             p = restored.position
             portfolio.position.qty, portfolio.position.avg_price = p.qty, p.avg_price
             portfolio.position.realised_pnl, portfolio.position.fees = p.realised_pnl, p.fees
-        strategy = create(s.strategy)
+        strategy = create(s.strategy, **s.strategy_params)
         self.engine = Engine(
             strategy,
             portfolio,
@@ -255,14 +255,16 @@ class BotService:
             f = event.fill
             self.notifier.send("P3", "Fill", f"{f.side.value} {f.quantity} {f.symbol} @ {f.price}")
 
-    def on_bar(self, bar: Bar) -> None:
+    def on_bar(self, bar: Bar, history: bool = False) -> None:
+        """``history``: a bar the market has already moved past (start-up backfill, catching up
+        after a stall) warms the strategy up but never makes it trade on an old price."""
         t0 = time.perf_counter()
         # The paper venue lives in this process and is restored from the store, so one
         # transaction per bar (one fsync) is both faster and stricter: after a crash a bar is
         # either wholly on disk or replayed whole. A remote venue (live) must not be batched
         # around: an order's intent has to be durable before it is sent.
         with self.store.batch() if self.live is None else contextlib.nullcontext():
-            if self.paused:
+            if self.paused or history:
                 self._skip_bar(bar)
             else:
                 self.engine.on_bar(bar)
@@ -408,10 +410,11 @@ class BotService:
     async def _market(self) -> None:
         last = self.store.restore(self.settings.symbol).kv.get("last_bar_ts")
         after = int(last) if last else None
-        async for bar in self.feed().bars(after):
+        feed = self.feed()
+        async for bar in feed.bars(after):
             if self._stop.is_set():
                 break
-            self.on_bar(bar)
+            self.on_bar(bar, feed.is_history(bar))
         log.info("market feed ended")
 
     async def run(self) -> int:
