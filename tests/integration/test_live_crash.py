@@ -25,14 +25,17 @@ from pathlib import Path
 import pytest
 
 from tests.integration.botproc import db_rows
-from tests.integration.test_live_emulator import Emulator, assert_books_equal, live_bot
+from tests.integration.test_live_emulator import (
+    BUSY_LADDER,
+    Emulator,
+    assert_books_equal,
+    live_bot,
+)
 
 pytestmark = pytest.mark.integration
-# a ladder that bids and offers close to the market, so fills and cancels come every few bars
-BUSY = '{"offset": 0.0005, "target": 0.0003, "patience": 2, "stake": 300}'
 BOT_ENV = {
     "SOLBOT_RECONCILE_SECONDS": "0",
-    "SOLBOT_STRATEGY_PARAMS": BUSY,
+    "SOLBOT_STRATEGY_PARAMS": BUSY_LADDER,
     "SOLBOT_EXCHANGE_POLL_SECONDS": "0.1",  # every 1m bar (4 a second) is seen as the latest
 }
 RUNS = int(os.environ.get("LIVE_CRASH_TEST_RUNS", "5"))  # 50+: see docs/benchmarks.md
@@ -73,7 +76,9 @@ def test_live_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Pa
         assert code == 0, final.output()[-3000:]
         st = assert_books_equal(home, emu)
         assert st["trades"], "the bot should have traded between the kills"
-        unknown = db_rows(home, "select detail from audit_log where kind = 'unknown-outcome-resolved'")
+        unknown = db_rows(
+            home, "select detail from audit_log where kind = 'unknown-outcome-resolved'"
+        )
         found = sum('"on_exchange": true' in d for (d,) in unknown)
         print(
             f"\nlive crash test: {RUNS} kills ({during_start} during start-up), "

@@ -19,6 +19,9 @@ import pytest
 from tests.integration.botproc import Bot, db_rows, free_port, solbot_cmd
 
 KEY, SECRET = "itest-key-0123456789", "itest-secret-abcdefghijklmnop"
+# a ladder that bids and offers close to the market: fills, cancels and post-only refusals
+# every few bars (for the crash test and the fault soak)
+BUSY_LADDER = '{"offset": 0.0005, "target": 0.0008, "patience": 2, "stake": 300}'
 
 
 class Emulator:
@@ -251,7 +254,7 @@ def test_periodic_reconciliation_halts_on_foreign_activity_while_running(
         foreign_trade(emulator)
         status = bot.wait_until(
             lambda: (
-                (st := bot.get("/api/status").json())["trading_state"] == "HALTED" and st or None
+                ((st := bot.get("/api/status").json())["trading_state"] == "HALTED" and st) or None
             ),
             30,
             "halt on a reconciliation mismatch",

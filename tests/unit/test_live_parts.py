@@ -108,3 +108,59 @@ def test_exchange_feed_marks_backfilled_bars_as_history_and_only_the_latest_as_l
     assert [h for _, h in got[:-1]] == [True] * 199  # backfill: warm-up only
     assert got[-1] == (now - 30_000 - 60_000, False)  # the last closed bar is tradable
     assert all(ts + 60_000 <= now for ts, _ in got)  # never a forming bar
+
+
+class _Risk:
+    def __init__(self) -> None:
+        from solbot.domain.values import TradingState
+
+        self.state, self.reason = TradingState.ACTIVE, ""
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.risk = _Risk()
+
+    def set_trading_state(self, state: object, reason: str) -> None:
+        self.risk.state, self.risk.reason = state, reason
+
+
+class _Service:
+    def __init__(self) -> None:
+        self.engine = _Engine()
+        self.kill_reason: str | None = None
+        self.sent: list[tuple[str, str]] = []
+        self.notifier = self
+
+    def send(self, severity: str, title: str, text: str) -> None:
+        self.sent.append((severity, title))
+
+
+def test_a_ban_halts_and_its_end_resumes_but_repeated_bans_keep_trading_halted() -> None:
+    from solbot.domain.values import TradingState
+    from solbot.runtime.live import BANS_BEFORE_OPERATOR, LiveSession
+
+    svc = _Service()
+    session = LiveSession(svc)  # type: ignore[arg-type]
+    session.alarm("P1", "exchange banned this IP (HTTP 418); nothing sent for 5s")
+    assert svc.engine.risk.state is TradingState.HALTED and "418" in svc.engine.risk.reason
+    session.recovered("ban over")
+    assert svc.engine.risk.state is TradingState.ACTIVE
+    # another halt reason in between (e.g. the daily loss limit) is not lifted by a ban's end
+    session.alarm("P1", "exchange banned this IP (HTTP 418); nothing sent for 5s")
+    svc.engine.set_trading_state(TradingState.HALTED, "daily loss limit")
+    session.recovered("ban over")
+    assert svc.engine.risk.reason == "daily loss limit"
+    svc.engine.set_trading_state(TradingState.ACTIVE, "new day")
+    for _ in range(BANS_BEFORE_OPERATOR):
+        session.alarm("P1", "exchange banned this IP (HTTP 418); nothing sent for 5s")
+    session.recovered("ban over")
+    assert svc.engine.risk.state is TradingState.HALTED
+    assert "bans within an hour" in svc.engine.risk.reason
+    assert ("P1", "Exchange bans repeat") in svc.sent
+    # an authentication failure (P0) halts and is never lifted by a ban's end
+    svc2 = _Service()
+    s2 = LiveSession(svc2)  # type: ignore[arg-type]
+    s2.alarm("P0", "exchange refused our API key (authentication/permission)")
+    s2.recovered("ban over")
+    assert svc2.engine.risk.state is TradingState.HALTED

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -167,6 +168,8 @@ class BinanceEmulator:
         self._banned_until = 0.0
         self.fault_counts: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self.requests = 0
+        self.faulty_requests = 0  # requests that could draw a fault (the fault rate's base)
+        self.banned_requests = 0  # answered 418 because a ban was running
         self._pending_reject: str | None = None
         now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
         start = (now // self.step - history) * self.step
@@ -285,6 +288,14 @@ class BinanceEmulator:
             )
         return params
 
+    def ban(self, seconds: float) -> None:
+        """An IP ban like Binance's after too many 429s: every request gets 418 until it ends."""
+        self._banned_until = time.monotonic() + seconds
+
+    def _banned(self) -> Response:
+        left = max(1, math.ceil(self._banned_until - time.monotonic()))
+        return _err(418, -1003, "Way too many requests; IP banned.", {"Retry-After": str(left)})
+
     def _draw_fault(self) -> str | None:
         r = self._rng.random()
         acc = 0.0
@@ -300,8 +311,11 @@ class BinanceEmulator:
         self.requests += 1
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
-        if time.monotonic() < self._banned_until:
-            return _err(418, -1003, "Way too many requests; IP banned.")
+        if time.monotonic() < self._banned_until and request.url.path.startswith("/api/"):
+            self.banned_requests += 1
+            return self._banned()
+        if faulty:
+            self.faulty_requests += 1
         fault = self._draw_fault() if faulty else None
         if fault is not None:
             self.fault_counts[fault] += 1
@@ -313,8 +327,8 @@ class BinanceEmulator:
                 {"Retry-After": str(self.faults.retry_after)},
             )
         if fault == "418":
-            self._banned_until = time.monotonic() + self.faults.ban
-            return _err(418, -1003, "Way too many requests; IP banned.")
+            self.ban(self.faults.ban)
+            return self._banned()
         if fault == "500":
             return _err(500, -1001, "Internal error; unable to process your request.")
         try:
@@ -572,6 +586,17 @@ class BinanceEmulator:
             rows = [t for t in rows if t["time"] >= int(params["startTime"])]
         return rows[:limit] if "fromId" in params or "startTime" in params else rows[-limit:]
 
+    def ban_now(self, params: dict[str, str]) -> Any:
+        """Test control: start a 418 ban of ``seconds`` now (``POST /emulator/ban?seconds=N``)."""
+        try:
+            seconds = float(params.get("seconds", str(self.faults.ban)))
+        except ValueError:
+            raise BinanceError(
+                400, -1100, "Illegal characters found in parameter 'seconds'."
+            ) from None
+        self.ban(seconds)
+        return {"banned_for": seconds}
+
     def state(self, _: dict[str, str]) -> Any:
         return {
             "orders": [self._order_json(r) for r in self.orders.values()],
@@ -579,6 +604,8 @@ class BinanceEmulator:
             "balances": {a: [_d(f), _d(lk)] for a, (f, lk) in self.sim.books.snapshot().items()},
             "faults": self.fault_counts,
             "requests": self.requests,
+            "faulty_requests": self.faulty_requests,
+            "banned_requests": self.banned_requests,
             "server_ms": self.server_ms,
         }
 
@@ -616,6 +643,7 @@ class BinanceEmulator:
                 ),
                 route("/api/v3/myTrades", {"GET": (self.my_trades, True, True)}),
                 route("/emulator/state", {"GET": (self.state, False, False)}),
+                route("/emulator/ban", {"POST": (self.ban_now, False, False)}),
             ]
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -118,6 +118,9 @@ class CcxtFeed:
         self.step = timeframe_ms(timeframe)
         self.errors = 0
         self.now = 0  # the exchange's clock at the last poll (ms)
+        # seconds until requests may go again; a live run shares the venue's ban window
+        self.gate: Callable[[], float] = lambda: 0.0
+        self._hold_until = 0.0  # our own: Retry-After of a 429/418 this feed received
 
     def is_history(self, bar: Bar) -> bool:
         return bar.ts + 2 * self.step <= self.now  # a newer bar had closed when we got it
@@ -128,9 +131,25 @@ class CcxtFeed:
         except Exception:  # no time endpoint: the local clock
             return time.time_ns() // 1_000_000
 
+    def _retry_after(self, exc: BaseException) -> float:
+        """How long to stay quiet after a failed poll: the exchange's Retry-After for 429 and
+        418 (a ban lasts at least 5 s), otherwise one poll interval."""
+        from solbot.venues.live import classify, retry_after
+
+        kind = classify(exc)
+        if kind == "rate_limited":
+            return max(self.poll, retry_after(self.exchange))
+        if kind == "banned":
+            return max(5.0, retry_after(self.exchange))
+        return self.poll
+
     async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
         last = after_ts
         while True:
+            wait = max(self.gate(), self._hold_until - time.monotonic())
+            if wait > 0:  # banned or rate-limited: send nothing (it would extend a ban)
+                await asyncio.sleep(min(wait, 1.0))
+                continue
             try:
                 now = await asyncio.to_thread(self._now)
                 self.now = now
@@ -141,7 +160,7 @@ class CcxtFeed:
             except Exception as exc:
                 self.errors += 1
                 log.warning("market data poll failed: %s: %s", type(exc).__name__, str(exc)[:200])
-                await asyncio.sleep(self.poll)
+                self._hold_until = time.monotonic() + self._retry_after(exc)
                 continue
             for r in rows:
                 ts = int(r[0])

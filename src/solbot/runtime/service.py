@@ -411,6 +411,8 @@ class BotService:
         last = self.store.restore(self.settings.symbol).kv.get("last_bar_ts")
         after = int(last) if last else None
         feed = self.feed()
+        if isinstance(feed, CcxtFeed) and self.live is not None:
+            feed.gate = self.live.ban_left  # one IP, one ban: market data waits it out too
         async for bar in feed.bars(after):
             if self._stop.is_set():
                 break

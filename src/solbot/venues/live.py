@@ -70,6 +70,18 @@ def classify(exc: BaseException) -> str:
     return "error"
 
 
+def retry_after(exchange: Any, default: float = 1.0) -> float:
+    """The ``Retry-After`` of the exchange's last answer (seconds), else ``default``."""
+    headers = getattr(exchange, "last_response_headers", None) or {}
+    for k, v in headers.items():
+        if k.lower() == "retry-after":
+            try:
+                return max(0.0, float(str(v)))
+            except ValueError:
+                break
+    return default
+
+
 def binance_exchange(
     name: str, base_url: str | None, api_key: str, secret: str, timeout_ms: int = 10_000
 ) -> Any:
@@ -181,14 +193,11 @@ class LiveVenue:
         self._on_error(kind)
 
     def _retry_after(self) -> float:
-        headers = getattr(self.ex, "last_response_headers", None) or {}
-        for k, v in headers.items():
-            if k.lower() == "retry-after":
-                try:
-                    return max(0.0, float(str(v)))
-                except ValueError:
-                    break
-        return 1.0
+        return retry_after(self.ex)
+
+    def ban_left(self) -> float:
+        """Seconds until the exchange's ban (418) ends; 0 when not banned."""
+        return max(0.0, self.health.banned_until - time.monotonic())
 
     async def _gate(self, entry: bool) -> None:
         """Wait out a ban (everything) or a rate-limit window (new orders only)."""
