@@ -21,7 +21,9 @@ from tests.integration.botproc import Bot, db_rows, free_port, solbot_cmd
 KEY, SECRET = "itest-key-0123456789", "itest-secret-abcdefghijklmnop"
 # a ladder that bids and offers close to the market: fills, cancels and post-only refusals
 # every few bars (for the crash test and the fault soak)
-BUSY_LADDER = '{"offset": 0.0005, "target": 0.0008, "patience": 2, "stake": 300}'
+BUSY_LADDER = (
+    '{"offset": 0.0005, "target": 0.0008, "patience": 2, "offer_patience": 6, "stake": 300}'
+)
 
 
 class Emulator:
@@ -212,20 +214,32 @@ def test_live_start_fails_closed_on_foreign_activity_unless_accepted(
 
 def test_faults_never_duplicate_an_order(tmp_path: Path) -> None:
     emu = Emulator(
-        tmp_path, "timeout=0.08,drop=0.08,500=0.06,429=0.06,hang=1.5,retry_after=1,seed=3"
+        tmp_path, "timeout=0.08,drop=0.08,500=0.06,429=0.06,hang=1.5,retry_after=1,seed=3", speed=4
     )
     home = tmp_path / "bot"
     home.mkdir()
-    bot = live_bot(home, emu, SOLBOT_EXCHANGE_TIMEOUT_MS="800")
+    bot = live_bot(
+        home,
+        emu,
+        SOLBOT_EXCHANGE_TIMEOUT_MS="800",
+        SOLBOT_EXCHANGE_POLL_SECONDS="0.1",
+        SOLBOT_STRATEGY_PARAMS=BUSY_LADDER,
+    )
     try:
         bot.wait_ready(40)
-        bot.wait_until(
-            lambda: (
-                db_rows(home, "select count(*) from orders where venue_order_id != ''")[0][0] >= 8
-            ),
-            90,
-            "live orders through the faults",
-        )
+        try:
+            bot.wait_until(
+                lambda: (
+                    db_rows(home, "select count(*) from orders where venue_order_id != ''")[0][0]
+                    >= 8
+                ),
+                90,
+                "live orders through the faults",
+            )
+        except AssertionError:
+            audit = db_rows(home, "select at, kind, order_id, detail from audit_log")
+            log = bot.output().splitlines()
+            raise AssertionError(f"too few orders: {audit[-15:]} {log[-15:]}") from None
         errors = bot.metric("solbot_venue_errors_total")
         bot.signal(signal.SIGTERM)
         code = bot.wait_exit(40)

@@ -174,3 +174,25 @@ def test_switcher_shorts_a_downtrend_only_on_a_shortable_market():
     assert min(r.position_qty for r in res.engine.portfolio.fills) < 0
     assert res.metrics.total_return > 0  # a steady fall is what a short is for
     assert res.engine.portfolio.ledger.snapshot() == res.venue.books.snapshot()
+
+
+def _ladder_sells(offer_patience: int) -> list[tuple[str, D | None]]:
+    from solbot.strategies.ladder import Ladder
+
+    # a dip fills the bid, then the market sags below the offer and stays there
+    closes = [100.0, 98.0] + [97.0] * 8 + [97.5] * 3
+    res = run_backtest(
+        market(closes, wick=0.0),
+        Ladder(offset=0.004, target=0.02, patience=2, offer_patience=offer_patience),
+    )
+    orders = res.engine.portfolio.orders.values()
+    return [(o.status.value, o.price) for o in orders if o.side is Side.SELL]
+
+
+def test_ladder_offer_waits_for_its_price_unless_offer_patience_requotes_it() -> None:
+    waiting = _ladder_sells(0)
+    assert len(waiting) == 1 and waiting[0][0] == "accepted"  # one offer, still resting
+    requoted = _ladder_sells(4)
+    assert requoted[0][0] == "cancelled" and requoted[0][1] == waiting[0][1] == D("101.60")
+    assert requoted[-1] == ("filled", D("97.39"))  # just above the market, target given up
+    assert all(r == ("cancelled", D("97.39")) for r in requoted[1:-1])

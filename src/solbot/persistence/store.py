@@ -260,6 +260,11 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(FillRow.trade_id).where(FillRow.symbol == symbol)))
 
+    def last_fill_ts(self, symbol: str) -> int | None:
+        with self.session() as s:
+            ts = s.scalar(select(func.max(FillRow.ts)).where(FillRow.symbol == symbol))
+            return int(ts) if ts is not None else None
+
     def fills(self, limit: int = 100) -> list[FillRow]:
         with self.session() as s:
             return list(s.scalars(select(FillRow).order_by(FillRow.ts.desc()).limit(limit)))

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     exchange_api_secret: SecretStr | None = None
     exchange_timeout_ms: int = Field(10_000, ge=100, le=120_000)
     exchange_poll_seconds: float = Field(1.0, gt=0, le=60)
+    # where the exchange has a dead man's switch (Kraken, Bybit, OKX): its timeout, renewed
+    # every quarter of it while running
+    exchange_dead_man_seconds: float = Field(60.0, ge=10, le=86_400)
     accept_exchange_state: bool = False
     reconcile_seconds: float = Field(60.0, ge=0, le=86_400)  # live: 0 = only at start
     symbol: str = "SOL/USDT"

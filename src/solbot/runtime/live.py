@@ -68,8 +68,10 @@ class LiveSession:
             on_error=lambda kind: self.s.metrics.venue_errors.labels(kind).inc(),
             on_alarm=self.alarm,
             on_recovered=self.recovered,
+            dead_man_seconds=s.exchange_dead_man_seconds,
         )
         self.venue = venue
+        log.info("exchange capabilities: %s", venue.caps.describe())
         await venue.call(ex.load_markets)
         bal = await venue.call(ex.fetch_balance)
         self.balances = {
@@ -139,6 +141,7 @@ class LiveSession:
                 order.filled_qty = row.filled_qty
                 venue.by_venue_id[row.venue_order_id] = order.order_id
             venue.orders[order.order_id] = order
+        venue.trades_since = self.s.store.last_fill_ts(self.s.settings.symbol)
         for tid in self.s.store.trade_ids(self.s.settings.symbol):
             venue.seen_trades.add(tid)
             for part in tid.split("+"):
@@ -229,11 +232,11 @@ class LiveSession:
         if venue.busy():
             return "inconclusive"
         await venue.sync()
-        mark = venue.next_trade_id
+        mark = len(venue.seen_trades)
         theirs = await self._exchange_totals()
         foreign = await self._foreign_orders()
         await venue.sync()
-        if venue.busy() or venue.next_trade_id != mark:
+        if venue.busy() or len(venue.seen_trades) != mark:
             return "inconclusive"
         diffs = self._differences(theirs) + foreign
         if not diffs:
@@ -289,4 +292,5 @@ class LiveSession:
             log.error("live shutdown: %s: %s", type(exc).__name__, str(exc)[:200])
             s.notifier.send("P0", "Live shutdown incomplete", f"{type(exc).__name__}")
         finally:
+            await self.venue.disarm_dead_man()
             await self.venue.close()

@@ -46,7 +46,7 @@ from solbot.ops.notify import ErrorAlerts
 from solbot.persistence.store import Restored, Store
 from solbot.runtime.backtest import instrument_for
 from solbot.runtime.config import MarketSource, Settings
-from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_OK
+from solbot.runtime.exitcodes import EXIT_INTERNAL, EXIT_KILLED, EXIT_OK
 from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
 from solbot.strategies import create
 from solbot.venues.sim import SimConfig, SimulatedExchange
@@ -459,6 +459,8 @@ class BotService:
         wd = sdnotify.watchdog_interval()
         if wd:
             tasks.append(asyncio.create_task(self._watchdog(wd), name="watchdog"))
+        for t in tasks:
+            t.add_done_callback(self._task_ended)
         self.notifier.start()
         alerts = ErrorAlerts(self.notifier)
         logging.getLogger("solbot").addHandler(alerts)
@@ -479,6 +481,19 @@ class BotService:
         await self._shutdown(server, server_task, tasks, watcher)
         logging.getLogger("solbot").removeHandler(alerts)
         return self.exit_code
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A core task must run until shutdown; if one dies, the bot stops with an error (exit
+        1) rather than run on half-blind (systemd restarts it and reconciliation catches up)."""
+        if task.cancelled() or self._stopping or task.exception() is None:
+            return  # a replay feed may simply end: the API stays up
+        exc = task.exception()
+        what = f"{type(exc).__name__}: {exc}"
+        log.error("task %s died (%s); stopping", task.get_name(), what, exc_info=exc)
+        self.notifier.send("P1", "Bot task died", f"{task.get_name()}: {what}"[:300])
+        if self.exit_code == EXIT_OK:
+            self.exit_code = EXIT_INTERNAL
+        self.request_stop(f"task {task.get_name()} died")
 
     def _flag_reason(self) -> str:
         try:

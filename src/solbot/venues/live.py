@@ -47,6 +47,7 @@ from solbot.domain.messages import (
 from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import ZERO, Liquidity, OrderId, OrderType, Side, TradeId
 from solbot.engine.ports import EventSink
+from solbot.venues.capabilities import Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,13 @@ class LiveVenue:
         on_alarm: Callable[[str, str], None] | None = None,
         on_recovered: Callable[[str], None] | None = None,
         max_backoff: float = 5.0,
+        dead_man_seconds: float = 60.0,
     ) -> None:
         self.ex = exchange
+        self.caps = Capabilities.of(exchange)
+        self.dead_man_seconds = dead_man_seconds
+        self._dead_man_next = 0.0
+        self.dead_man_armed = False
         self.instrument = instrument
         self.symbol = instrument.symbol
         self.prefix = client_prefix
@@ -147,7 +153,8 @@ class LiveVenue:
         self.orders: dict[OrderId, Order] = {}  # ours, by our id
         self.by_venue_id: dict[str, OrderId] = {}
         self.seen_trades: set[str] = set()
-        self.next_trade_id = 0
+        self.next_trade_id = 0  # fills by trade id (Binance ``fromId``)
+        self.trades_since: int | None = None  # fills by time (other exchanges), ms
         self._quote_trades: dict[OrderId, list[dict[str, Any]]] = {}
         self._cancel_wanted: set[OrderId] = set()
         self._sending: set[OrderId] = set()
@@ -179,7 +186,14 @@ class LiveVenue:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            log.error("venue task failed: %s", _short(exc), exc_info=exc)
+            self._on_alarm("P1", f"venue task failed: {_short(exc)}")
 
     def _emit(self, *events: Any) -> None:
         if self._sink is None:
@@ -261,7 +275,7 @@ class LiveVenue:
 
     # ---------------------------------------------------------------- orders
     def _request(self, order: Order) -> tuple[str, str, float | None, float | None, dict[str, Any]]:
-        params: dict[str, Any] = {"newClientOrderId": self.client_id(order.order_id)}
+        params: dict[str, Any] = {self.caps.client_id_param: self.client_id(order.order_id)}
         side = order.side.value
         amount: float | None = float(order.quantity) if order.quantity > ZERO else None
         price: float | None = None
@@ -320,13 +334,21 @@ class LiveVenue:
                 self._spawn(self._cancel(oid))
 
     async def lookup(self, cid: str) -> dict[str, Any] | None:
-        """The exchange's order for a client id, or None when it definitely does not exist."""
-        try:
-            return dict(
-                await self.call(self.ex.fetch_order, None, self.symbol, {"origClientOrderId": cid})
-            )
-        except cx.OrderNotFound:
-            return None
+        """The exchange's order for a client id, or None when it definitely does not exist
+        (Binance: by ``origClientOrderId``; elsewhere: open orders, then recent closed ones)."""
+        if self.caps.lookup_param is not None:
+            try:
+                params = {self.caps.lookup_param: cid}
+                return dict(await self.call(self.ex.fetch_order, None, self.symbol, params))
+            except cx.OrderNotFound:
+                return None
+        candidates = list(await self.call(self.ex.fetch_open_orders, self.symbol))
+        if self.caps.fetch_closed_orders:
+            candidates += await self.call(self.ex.fetch_closed_orders, self.symbol, None, 500)
+        for o in candidates:
+            if o.get("clientOrderId") == cid:
+                return dict(o)
+        return None
 
     def _accepted(self, oid: OrderId, resp: dict[str, Any]) -> None:
         venue_id = str(resp.get("id") or "")
@@ -338,9 +360,17 @@ class LiveVenue:
 
     async def _cancel(self, oid: OrderId) -> None:
         try:
-            await self.call(
-                self.ex.cancel_order, None, self.symbol, {"origClientOrderId": self.client_id(oid)}
-            )
+            if self.caps.cancel_param is not None:
+                params = {self.caps.cancel_param: self.client_id(oid)}
+                await self.call(self.ex.cancel_order, None, self.symbol, params)
+            else:
+                order = self.orders.get(oid)
+                venue_id = order.venue_order_id if order is not None else None
+                if not venue_id:
+                    found = await self.lookup(self.client_id(oid))
+                    venue_id = str(found["id"]) if found else None
+                if venue_id:
+                    await self.call(self.ex.cancel_order, venue_id, self.symbol)
         except (cx.OrderNotFound, cx.OperationRejected, cx.InvalidOrder):
             pass  # already ended (or never arrived): the next sync settles it
         except Exception as exc:
@@ -349,8 +379,9 @@ class LiveVenue:
 
     async def cancel_all(self) -> int:
         """Kill switch: cancel every open order of the symbol on the exchange, then verify."""
-        with contextlib.suppress(cx.OrderNotFound):
-            await self.call(self.ex.cancel_all_orders, self.symbol)
+        if self.caps.cancel_all:
+            with contextlib.suppress(cx.OrderNotFound):
+                await self.call(self.ex.cancel_all_orders, self.symbol)
         left = await self.call(self.ex.fetch_open_orders, self.symbol)
         for o in left:  # anything that slipped in: one by one
             await self.call(self.ex.cancel_order, o["id"], self.symbol)
@@ -363,7 +394,8 @@ class LiveVenue:
         return time.time_ns() // 1_000_000
 
     def _fill(self, oid: OrderId, t: dict[str, Any]) -> Fill:
-        info = t.get("info") or {}
+        # Binance's own strings are exact; ccxt's unified numbers are floats
+        info = (t.get("info") or {}) if self.caps.trades_from_id == "fromId" else {}
         inst = self.instrument
         qty = Decimal(str(info.get("qty", t["amount"])))
         price = Decimal(str(info.get("price", t["price"])))
@@ -385,6 +417,7 @@ class LiveVenue:
         """Poll trades and order states until closed."""
         while not self._closed:
             try:
+                await self.keep_dead_man()
                 await self.sync()
                 self._check_ban_over()
             except Exception as exc:  # a failed poll is retried at the next one
@@ -396,21 +429,50 @@ class LiveVenue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.poll)
 
+    async def keep_dead_man(self) -> None:
+        """Where the exchange has one, keep its dead man's switch armed: if we stop renewing
+        it (crash, network loss), the exchange cancels our open orders."""
+        if not self.caps.dead_mans_switch or time.monotonic() < self._dead_man_next:
+            return
+        await self.call(self.ex.cancel_all_orders_after, int(self.dead_man_seconds * 1000))
+        self.dead_man_armed = True
+        self._dead_man_next = time.monotonic() + self.dead_man_seconds / 4
+
+    async def _my_trades(self) -> list[dict[str, Any]]:
+        if self.caps.trades_from_id is not None:
+            params = {self.caps.trades_from_id: self.next_trade_id}
+            return list(await self.call(self.ex.fetch_my_trades, self.symbol, None, 1000, params))
+        trades = list(
+            await self.call(self.ex.fetch_my_trades, self.symbol, self.trades_since, 1000)
+        )
+        trades.sort(key=lambda t: int(t.get("timestamp") or 0))
+        return trades
+
+    def _advance_cursor(self, t: dict[str, Any]) -> None:
+        if self.caps.trades_from_id is not None:
+            self.next_trade_id = max(self.next_trade_id, int(t["id"]) + 1)
+        else:  # the same millisecond may hold more trades: re-read it, de-duplicate by id
+            self.trades_since = max(self.trades_since or 0, int(t.get("timestamp") or 0))
+
     async def sync(self) -> None:
-        # 1. new trades, in id order
+        # 1. new trades, in order. A trade of an order we cannot place yet stops the cursor
+        # while any send is in flight: it may be ours, accepted but not yet answered (a
+        # timeout, a lookup in progress); it is read again at the next poll. With nothing in
+        # flight it is someone else's, and reconciliation reports it.
         while True:
-            trades = await self.call(
-                self.ex.fetch_my_trades, self.symbol, None, 1000, {"fromId": self.next_trade_id}
-            )
+            before = (self.next_trade_id, self.trades_since)
+            trades = await self._my_trades()
             fills = []
+            held = False
             for t in trades:
                 tid = str(t["id"])
-                self.next_trade_id = max(self.next_trade_id, int(tid) + 1)
-                if tid in self.seen_trades:
-                    continue
                 oid = self.by_venue_id.get(str(t.get("order")))
-                if oid is None:
-                    continue  # not ours (yet): reconciliation reports foreign activity
+                if oid is None and tid not in self.seen_trades and self._sending:
+                    held = True
+                    break
+                self._advance_cursor(t)
+                if tid in self.seen_trades or oid is None:
+                    continue
                 self.seen_trades.add(tid)
                 order = self.orders.get(oid)
                 if order is not None and order.quote_quantity is not None:
@@ -419,7 +481,7 @@ class LiveVenue:
                     fills.append(OrderFilled(oid, int(t["timestamp"]), self._fill(oid, t)))
             if fills:
                 self._emit(*fills)
-            if len(trades) < 1000:
+            if held or len(trades) < 1000 or (self.next_trade_id, self.trades_since) == before:
                 break
         # 2. orders of ours that are no longer open on the exchange
         open_ids = {str(o["id"]) for o in await self.call(self.ex.fetch_open_orders, self.symbol)}
@@ -438,7 +500,8 @@ class LiveVenue:
             self._finish(oid, order, final)
 
     def _finish(self, oid: OrderId, order: Order, final: dict[str, Any]) -> None:
-        filled = Decimal(str(final["info"].get("executedQty", final.get("filled") or 0)))
+        info = final.get("info") or {}
+        filled = Decimal(str(info.get("executedQty", final.get("filled") or 0)))
         if order.quote_quantity is not None:
             trades = self._quote_trades.get(oid, [])
             got = sum((Decimal(str(t["info"].get("qty", t["amount"]))) for t in trades), ZERO)
@@ -476,6 +539,13 @@ class LiveVenue:
             liquidity=first.liquidity,
             ts=fills[-1].ts,
         )
+
+    async def disarm_dead_man(self) -> None:
+        """A deliberate stop that leaves orders resting must not have them cancelled later."""
+        if self.dead_man_armed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ex.cancel_all_orders_after(0), timeout=5.0)
+            self.dead_man_armed = False
 
     async def close(self) -> None:
         self._closed = True
