@@ -38,6 +38,13 @@ def emulator(
     timeframe: Annotated[str, typer.Option()] = "1m",
     seed: Annotated[int, typer.Option()] = 8,
     balances: Annotated[str, typer.Option(help="starting balances")] = "USDT=10000,SOL=0",
+    fees_in_quote: Annotated[
+        bool,
+        typer.Option(
+            "--fees-in-quote",
+            help="charge every fee in USDT (default: like Binance, a buy's fee in SOL)",
+        ),
+    ] = False,
 ) -> None:
     """Run a local Binance spot emulator. API key and secret come from SOLBOT_EXCHANGE_API_KEY
     and SOLBOT_EXCHANGE_API_SECRET (defaults: emulator-key / emulator-secret)."""
@@ -60,6 +67,7 @@ def emulator(
             speed=speed,
             timeframe=timeframe,
             seed=seed,
+            fee_in_received=not fees_in_quote,
         )
         out.print(f"Binance spot emulator on http://127.0.0.1:{port} ({emu.symbol}, {timeframe})")
         with contextlib.suppress(KeyboardInterrupt):

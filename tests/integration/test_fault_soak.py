@@ -35,6 +35,13 @@ BAN_SECONDS = 4.0
 
 def test_fault_soak_20_percent_failures_and_bans(tmp_path: Path) -> None:
     emu = Emulator(tmp_path, FAULTS, speed=4)
+    try:
+        _soak(tmp_path, emu)
+    finally:
+        emu.stop()
+
+
+def _soak(tmp_path: Path, emu: Emulator) -> None:
     home = tmp_path / "bot"
     home.mkdir()
     bot = live_bot(
@@ -77,41 +84,38 @@ def test_fault_soak_20_percent_failures_and_bans(tmp_path: Path) -> None:
         code = bot.wait_exit(60)
     finally:
         bot.kill_hard()
-    try:
-        state = emu.state()
-        assert code == 0, bot.output()[-3000:]
-        assert len(bans) == 2 and any("418" in r for r in halted_seen), halted_seen
-        assert all(v > 0 for v in errors.values()), errors
-        assert ok_checks > 0
-        audit = db_rows(home, "select at, kind, detail from audit_log order by id")
-        assert not [a for a in audit if a[1] == "reconcile-failed"]
-        # each ban: HALTED (418) ... ACTIVE, and no order submitted in between
-        halts = 0
-        halted = False
-        for _at, kind, detail in audit:
-            if kind == "TradingStateChanged" and "418" in detail and '"HALTED"' in detail:
-                halted, halts = True, halts + 1
-            elif kind == "TradingStateChanged" and '"ACTIVE"' in detail:
-                halted = False
-            elif kind == "OrderSubmitted":
-                assert not halted, "an order was submitted during an exchange ban"
-        assert halts >= 2, audit[-20:]
-        submitted_after_bans = [
-            a for a in audit if a[1] == "OrderSubmitted" and str(a[0]) > str(_last_active(audit))
-        ]
-        assert submitted_after_bans, "the bot should trade again after the bans"
-        books = assert_books_equal(home, emu)
-        fault_rate = sum(state["faults"].values()) / max(1, state["faulty_requests"])
-        assert 0.15 <= fault_rate <= 0.25, fault_rate
-        print(
-            f"\nfault soak {SOAK:.0f} s: {state['faulty_requests']} exchange calls, "
-            f"{fault_rate:.1%} failed ({state['faults']}), {len(bans)} bans "
-            f"({state['banned_requests']} calls answered 418); bot errors {errors}; "
-            f"{len(books['orders'])} orders, {len(books['trades'])} trades; "
-            f"reconciliation checks {checks}; no duplicate; books equal"
-        )
-    finally:
-        emu.stop()
+    state = emu.state()
+    assert code == 0, bot.output()[-3000:]
+    assert len(bans) == 2 and any("418" in r for r in halted_seen), halted_seen
+    assert all(v > 0 for v in errors.values()), errors
+    assert ok_checks > 0
+    audit = db_rows(home, "select at, kind, detail from audit_log order by id")
+    assert not [a for a in audit if a[1] == "reconcile-failed"]
+    # each ban: HALTED (418) ... ACTIVE, and no order submitted in between
+    halts = 0
+    halted = False
+    for _at, kind, detail in audit:
+        if kind == "TradingStateChanged" and "418" in detail and '"HALTED"' in detail:
+            halted, halts = True, halts + 1
+        elif kind == "TradingStateChanged" and '"ACTIVE"' in detail:
+            halted = False
+        elif kind == "OrderSubmitted":
+            assert not halted, "an order was submitted during an exchange ban"
+    assert halts >= 2, audit[-20:]
+    submitted_after_bans = [
+        a for a in audit if a[1] == "OrderSubmitted" and str(a[0]) > str(_last_active(audit))
+    ]
+    assert submitted_after_bans, "the bot should trade again after the bans"
+    books = assert_books_equal(home, emu)
+    fault_rate = sum(state["faults"].values()) / max(1, state["faulty_requests"])
+    assert 0.15 <= fault_rate <= 0.25, fault_rate
+    print(
+        f"\nfault soak {SOAK:.0f} s: {state['faulty_requests']} exchange calls, "
+        f"{fault_rate:.1%} failed ({state['faults']}), {len(bans)} bans "
+        f"({state['banned_requests']} calls answered 418); bot errors {errors}; "
+        f"{len(books['orders'])} orders, {len(books['trades'])} trades; "
+        f"reconciliation checks {checks}; no duplicate; books equal"
+    )
 
 
 def _last_active(audit: list[tuple[object, ...]]) -> object:

@@ -216,6 +216,13 @@ def test_faults_never_duplicate_an_order(tmp_path: Path) -> None:
     emu = Emulator(
         tmp_path, "timeout=0.08,drop=0.08,500=0.06,429=0.06,hang=1.5,retry_after=1,seed=3", speed=4
     )
+    try:
+        _faults_run(tmp_path, emu)
+    finally:
+        emu.stop()
+
+
+def _faults_run(tmp_path: Path, emu: Emulator) -> None:
     home = tmp_path / "bot"
     home.mkdir()
     bot = live_bot(
@@ -245,14 +252,10 @@ def test_faults_never_duplicate_an_order(tmp_path: Path) -> None:
         code = bot.wait_exit(40)
     finally:
         bot.kill_hard()
-        st_faults = emu.state()["faults"]
-    try:
-        assert code == 0, bot.output()[-3000:]
-        assert errors > 0
-        assert sum(st_faults.values()) > 0
-        assert_books_equal(home, emu)
-    finally:
-        emu.stop()
+    assert code == 0, bot.output()[-3000:]
+    assert errors > 0
+    assert sum(emu.state()["faults"].values()) > 0
+    assert_books_equal(home, emu)
 
 
 def test_periodic_reconciliation_halts_on_foreign_activity_while_running(

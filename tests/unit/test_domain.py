@@ -135,3 +135,42 @@ def test_oco_legs_share_one_hold():
     assert led.balance("SOL").locked == D("2")  # one leg still open
     led.release("g")
     assert led.free("SOL") == D("2")
+
+
+def _fill_in(asset: str, qty: str, price: str, side: Side, fee: str) -> Fill:
+    return Fill(
+        OID, TradeId("t"), "SOL/USDT", side, D(qty), D(price), D(fee), asset, Liquidity.TAKER, 0
+    )
+
+
+def test_a_fee_charged_in_the_base_asset_reduces_what_was_bought_not_the_quote():
+    """Binance without BNB: a buy's commission comes out of the SOL it bought."""
+    inst = sol_usdt()
+    led = Ledger({"USDT": D("1000")})
+    led.hold("o", "USDT", D("210"))
+    buy = _fill_in("SOL", "10", "20", Side.BUY, "0.01")
+    led.settle(buy, inst, "o")
+    led.release("o")
+    assert led.total("USDT") == D("800") and led.total("SOL") == D("9.99")
+    pos = Position("SOL/USDT")
+    pos.apply(buy)
+    assert pos.qty == D("9.99") and pos.fees == D("0.2")  # the fee's value at the fill price
+    assert buy.fee_in_quote == D("0.2") and buy.base_change == D("9.99")
+    # selling what is held (its fee in quote) leaves base and position at exactly zero
+    sell = _fill_in("USDT", "9.99", "21", Side.SELL, "0.2098")
+    led.settle(sell, inst, "s")
+    pos.apply(sell)
+    assert led.total("SOL") == 0 and pos.qty == 0
+    assert led.total("USDT") == D("800") + D("209.79") - D("0.2098")
+    # a base fee on a sale needs the base to pay it
+    led2 = Ledger({"SOL": D("1")})
+    assert not led2.can_settle(_fill_in("SOL", "1", "20", Side.SELL, "0.001"), inst, "x")
+
+
+def test_a_fee_in_a_third_asset_is_paid_from_that_asset():
+    inst = sol_usdt()
+    led = Ledger({"USDT": D("100"), "BNB": D("0.5")})
+    buy = _fill_in("BNB", "2", "10", Side.BUY, "0.001")
+    led.settle(buy, inst, "o")
+    assert (led.total("USDT"), led.total("SOL"), led.total("BNB")) == (D("80"), D("2"), D("0.499"))
+    assert not Ledger({"USDT": D("100")}).can_settle(buy, inst, "o")  # no BNB to pay with

@@ -148,24 +148,30 @@ class Ledger:
     def can_settle(self, fill: Fill, instrument: Instrument, key: str) -> bool:
         """Whether the fill can be paid from its hold plus free balance."""
         held = self.held(key)
+        fee_q, fee_b, fee_other = _fee_parts(fill, instrument)
+        if fee_other and fee_other > self.free(fill.fee_asset):
+            return False
         if fill.side is Side.BUY:
-            return fill.quantity * fill.price + fill.fee <= held + self.free(instrument.quote)
-        fee_ok = fill.fee <= self.free(instrument.quote) + held + fill.quantity * fill.price
+            return fill.quantity * fill.price + fee_q <= held + self.free(instrument.quote)
+        fee_ok = fee_q <= self.free(instrument.quote) + held + fill.quantity * fill.price
         if instrument.shortable:  # base may go negative: a short, backed by quote collateral
             return fee_ok
-        return fill.quantity <= held + self.free(instrument.base) and fee_ok
+        return fill.quantity + fee_b <= held + self.free(instrument.base) and fee_ok
 
     def settle(self, fill: Fill, instrument: Instrument, key: str) -> None:
         """Apply a fill, paying first from ``key``'s hold, then from free balance."""
         if not self.can_settle(fill, instrument, key):
             raise InsufficientBalance(f"cannot settle fill {fill.trade_id} of {fill.order_id}")
         notional = fill.quantity * fill.price
+        fee_q, fee_b, fee_other = _fee_parts(fill, instrument)
         if fill.side is Side.BUY:
-            pay_asset, pay = instrument.quote, notional + fill.fee
-            get_asset, get = instrument.base, fill.quantity
+            pay_asset, pay = instrument.quote, notional + fee_q
+            get_asset, get = instrument.base, fill.quantity - fee_b
         else:
-            pay_asset, pay = instrument.base, fill.quantity
-            get_asset, get = instrument.quote, notional - fill.fee
+            pay_asset, pay = instrument.base, fill.quantity + fee_b
+            get_asset, get = instrument.quote, notional - fee_q
+        if fee_other:
+            self.balance(fill.fee_asset).free -= fee_other
         spend = self.balance(pay_asset)
         h = self._holds.get(key)
         if h is not None and h.asset != pay_asset:
@@ -176,3 +182,12 @@ class Ledger:
         spend.locked -= from_hold
         spend.free -= pay - from_hold
         self.balance(get_asset).free += get
+
+
+def _fee_parts(fill: Fill, instrument: Instrument) -> tuple[Decimal, Decimal, Decimal]:
+    """The fee split by where it is charged: (in quote, in base, in a third asset)."""
+    if fill.fee_asset == instrument.base:
+        return ZERO, fill.fee, ZERO
+    if fill.fee_asset in (instrument.quote, ""):
+        return fill.fee, ZERO, ZERO
+    return ZERO, ZERO, fill.fee

@@ -95,6 +95,35 @@ class Fill:
     def notional(self) -> Decimal:
         return self.quantity * self.price
 
+    @property
+    def base_asset(self) -> str:
+        return self.symbol.partition("/")[0]
+
+    @property
+    def quote_asset(self) -> str:
+        return self.symbol.partition("/")[2]
+
+    @property
+    def fee_in_base(self) -> Decimal:
+        """The fee when charged in the base asset (Binance takes a buy's fee from what it
+        bought), else 0."""
+        return self.fee if self.fee_asset == self.base_asset else Decimal(0)
+
+    @property
+    def fee_in_quote(self) -> Decimal:
+        """The fee's value in the quote asset: as charged, or a base fee at the fill price.
+        A fee in a third asset (e.g. BNB) has no price here and counts as 0."""
+        if self.fee_asset == self.quote_asset:
+            return self.fee
+        return self.fee * self.price if self.fee_asset == self.base_asset else Decimal(0)
+
+    @property
+    def base_change(self) -> Decimal:
+        """Signed change of base holdings, net of a fee charged in base."""
+        if self.side is Side.BUY:
+            return self.quantity - self.fee_in_base
+        return -(self.quantity + self.fee_in_base)
+
 
 @dataclass(frozen=True, slots=True)
 class OrderEvent:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from solbot.domain.messages import Fill
-from solbot.domain.values import ZERO, Side
+from solbot.domain.values import ZERO
 
 
 @dataclass(slots=True)
@@ -26,8 +26,8 @@ class Position:
 
     def apply(self, fill: Fill) -> Decimal:
         """Apply a fill; return the PnL it realised (gross of fees)."""
-        signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
-        self.fees += fill.fee
+        signed = fill.base_change  # net of a fee charged in base
+        self.fees += fill.fee_in_quote
         realised = ZERO
         if self.qty == ZERO or (self.qty > ZERO) == (signed > ZERO):
             new_qty = self.qty + signed

@@ -147,6 +147,7 @@ class BinanceEmulator:
         seed: int = 8,
         history: int = 300,
         start_ms: int | None = None,
+        fee_in_received: bool = True,
     ) -> None:
         self.inst = sol_usdt()
         self.symbol = self.inst.base + self.inst.quote
@@ -158,7 +159,7 @@ class BinanceEmulator:
         self.sim = SimulatedExchange(
             self.inst,
             balances or {"USDT": Decimal("10000"), "SOL": ZERO},
-            SimConfig(max_volume_fraction=self.faults.partial),
+            SimConfig(max_volume_fraction=self.faults.partial, fee_in_received=fee_in_received),
         )
         self.sim.bind(self._on_event)
         self.orders: dict[int, _OrderRec] = {}

@@ -112,7 +112,7 @@ class Portfolio:
             fill = event.fill
             self.ledger.settle(fill, self.instrument, hold_key(order))
             realised = self.position.apply(fill)
-            self.fees_paid += fill.fee
+            self.fees_paid += fill.fee_in_quote
             self.fills.append(
                 FillRecord(
                     fill,

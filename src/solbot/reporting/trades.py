@@ -81,7 +81,7 @@ def build_trades(records: list[FillRecord]) -> list[Trade]:
             out_qty += f.quantity
             out_value += f.quantity * f.price
         realised += r.realised_pnl
-        cur.fees += f.fee
+        cur.fees += f.fee_in_quote
         cur.fills += 1
         cur.quantity = max(cur.quantity, abs(r.position_qty))
         cur.entry_price = in_cost / in_qty if in_qty > ZERO else ZERO

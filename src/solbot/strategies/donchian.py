@@ -73,7 +73,7 @@ class DonchianBreakout(Strategy):
         return (SubmitOrder(Side.BUY, OrderType.MARKET, quote_quantity=spend, tag="entry"),)
 
     def _exit(self) -> Sequence[Command]:
-        qty = self.ctx.free(self.ctx.instrument.base)
+        qty = self.ctx.instrument.qty(self.ctx.free(self.ctx.instrument.base))  # lots only
         if qty <= ZERO:
             self._long = False
             return NO_COMMANDS

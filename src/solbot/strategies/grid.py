@@ -110,7 +110,7 @@ class RangeGrid(ManagedStrategy):
         close = Decimal(repr(bar.close))
         resting = {o.tag for o in self.ctx.open_orders()}
         budget = self._buy_budget(bar)
-        free_base = self.ctx.free(self.ctx.instrument.base)
+        free_base = self.ctx.instrument.qty(self.ctx.free(self.ctx.instrument.base))
         for i, level in enumerate(self.levels[:-1]):
             if i in self.filled:
                 qty = min(self.level_qty, free_base)

@@ -61,7 +61,7 @@ class Ladder(Strategy):
                 return [CancelOrder(o.order_id) for o in offers]
             return NO_COMMANDS
         self._age = 0
-        held = ctx.free(inst.base)
+        held = inst.qty(ctx.free(inst.base))  # whole lots: a fee in base leaves dust
         if held >= inst.min_qty and held * inst.price(bar.close) >= inst.min_notional:
             entry = self._entry_price(bar)
             # a maker offer: the target above entry, but never at or below the market (a

@@ -113,13 +113,14 @@ class ManagedStrategy(Strategy):
         return any(o.type is OrderType.MARKET for o in self.ctx.open_orders())
 
     def held(self) -> Decimal:
-        """The position (free and locked base alike), or zero below the exchange minimum."""
-        qty = self.ctx.position_qty
+        """The position (free and locked base alike) in whole lots (a fee taken in base can
+        leave dust below the lot step), or zero below the exchange minimum."""
+        qty = self.ctx.instrument.qty(self.ctx.position_qty)
         return qty if qty >= self.ctx.instrument.min_qty else ZERO
 
     def short_held(self) -> Decimal:
         """The size of a short position (shortable markets), or zero."""
-        qty = -self.ctx.position_qty
+        qty = self.ctx.instrument.qty(-self.ctx.position_qty)
         return qty if qty >= self.ctx.instrument.min_qty else ZERO
 
     def equity(self, bar: Bar) -> Decimal:

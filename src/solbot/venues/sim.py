@@ -37,11 +37,21 @@ from solbot.domain.messages import (
     OrderRejected,
 )
 from solbot.domain.orders import Order
-from solbot.domain.values import ZERO, Liquidity, OrderId, OrderType, Side, TradeId, to_decimal
+from solbot.domain.values import (
+    ZERO,
+    Liquidity,
+    OrderId,
+    OrderType,
+    Side,
+    TradeId,
+    quantize_up,
+    to_decimal,
+)
 from solbot.engine.portfolio import hold_key, order_reservation
 from solbot.engine.ports import EventSink
 
 DEFAULT_SLIPPAGE = Decimal("0.0005")
+BASE_FEE_STEP = Decimal("0.00000001")  # Binance commissions have 8 decimals
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,9 @@ class SimConfig:
     taker_fee: Decimal | None = None
     fill_limit_on_touch: bool = False
     max_volume_fraction: float | None = None
+    # Binance without BNB: a buy's fee is taken from the base it bought (8 decimals), a
+    # sell's from the quote it got; False: every fee in quote (the paper default)
+    fee_in_received: bool = False
 
     def __post_init__(self) -> None:
         if self.slippage < ZERO or self.slippage >= 1:
@@ -244,7 +257,10 @@ class SimulatedExchange:
         if qty < inst.min_qty or qty <= ZERO:
             self._remove(o.order_id, "quantity below the minimum at the fill price")
             return
-        fee = inst.fee(qty * price, rate)
+        fee, fee_asset = inst.fee(qty * price, rate), inst.quote
+        if self.config.fee_in_received and o.side is Side.BUY:
+            fee = quantize_up(qty * rate, BASE_FEE_STEP) if rate > ZERO else ZERO
+            fee_asset = inst.base
         fill = Fill(
             order_id=o.order_id,
             trade_id=TradeId(f"{self._prefix}T{next(self._trade_seq)}"),
@@ -253,7 +269,7 @@ class SimulatedExchange:
             quantity=qty,
             price=price,
             fee=fee,
-            fee_asset=inst.quote,
+            fee_asset=fee_asset,
             liquidity=liq,
             ts=bar.ts,
         )
