@@ -288,3 +288,45 @@ def test_periodic_reconciliation_halts_on_foreign_activity_while_running(
         bot.kill_hard()
     audit = db_rows(home, "select kind from audit_log where kind = 'reconcile-failed'")
     assert audit, "the failure is in the audit log"
+
+
+def test_paper_mode_on_the_emulators_market_data_sends_no_order(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """``--exchange`` pointed at the emulator without ``--live``: its klines drive the bot,
+    fills are simulated locally, and the exchange never sees an order."""
+    home = tmp_path / "bot"
+    home.mkdir()
+    bot = Bot(
+        home,
+        "--exchange",
+        "binance",
+        "--exchange-url",
+        emulator.url,
+        "--timeframe",
+        "1m",
+        env={
+            "SOLBOT_STRATEGY": "ladder",
+            "SOLBOT_STRATEGY_PARAMS": BUSY_LADDER,
+            "SOLBOT_EXCHANGE_POLL_SECONDS": "0.2",
+        },
+    )
+    try:
+        status = bot.wait_ready(30)
+        assert status["mode"] == "paper" and status["market"] == "exchange"
+        bot.wait_until(
+            lambda: db_rows(home, "select count(*) from fills")[0][0] > 0, 60, "a paper fill"
+        )
+        last = bot.get("/api/status").json()["last_market_data_time"]
+        server_ms = emulator.state()["server_ms"]
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(20) == 0
+    finally:
+        bot.kill_hard()
+    st = emulator.state()
+    assert st["orders"] == [] and st["trades"] == []
+    # the bars are the emulator's (its market clock runs at 20 bars/s, not the wall's)
+    from datetime import datetime
+
+    last_ms = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp() * 1000
+    assert server_ms - 30 * 60_000 <= last_ms < server_ms, (last, server_ms)

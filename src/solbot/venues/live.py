@@ -245,13 +245,10 @@ class LiveVenue:
             self._on_recovered("the exchange's ban (HTTP 418) is over")
 
     def busy(self) -> bool:
-        """Orders in flight (sent, outcome not yet known), waiting for a cancel, or with
-        trades seen but not yet applied (a quote-sized order's trades are merged at its end)."""
-        if self._sending or self._quote_trades:
-            return True
-        return any(
-            oid in self.orders and self.orders[oid].status.is_open for oid in self._cancel_wanted
-        )
+        """Orders in flight (sent, outcome not yet known: a fill of theirs is not applied
+        yet) or trades seen but not yet applied (a quote-sized order's trades are merged at
+        its end). A resting order waiting for its cancel moves no balance total."""
+        return bool(self._sending or self._quote_trades)
 
     def _backoff(self, attempt: int) -> float:
         base: float = min(self._max_backoff, 0.1 * 2.0**attempt)
