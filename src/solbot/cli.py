@@ -433,3 +433,6 @@ del cli_research
 from solbot import cli_emulator  # noqa: E402  (registers emulator)
 
 del cli_emulator
+from solbot import cli_ops  # noqa: E402  (registers secrets)
+
+del cli_ops
