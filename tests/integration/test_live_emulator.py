@@ -330,3 +330,41 @@ def test_paper_mode_on_the_emulators_market_data_sends_no_order(
 
     last_ms = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp() * 1000
     assert server_ms - 30 * 60_000 <= last_ms < server_ms, (last, server_ms)
+
+
+def test_market_data_by_websocket_stream_with_rest_for_history(tmp_path: Path) -> None:
+    """ccxt.pro ``watch_ohlcv`` against the emulator's stream: REST backfills history (polled
+    only every 5 s here), then every bar arrives by the stream as the next one opens."""
+    emu = Emulator(tmp_path, speed=4)
+    home = tmp_path / "bot"
+    home.mkdir()
+    bot = Bot(
+        home,
+        "--exchange",
+        "binance",
+        "--exchange-url",
+        emu.url,
+        "--timeframe",
+        "1m",
+        env={
+            "SOLBOT_STRATEGY": "ladder",
+            "SOLBOT_EXCHANGE_POLL_SECONDS": "5",
+            "SOLBOT_EXCHANGE_WS_URL": emu.url.replace("http://", "ws://") + "/stream/ws",
+        },
+    )
+    try:
+        bot.wait_ready(30)
+        bot.wait_until(lambda: bot.metric("solbot_market_stream_bars") >= 12, 20, "streamed bars")
+        status = bot.get("/api/status").json()
+        server_ms = emu.state()["server_ms"]
+        assert bot.metric("solbot_market_stream_fallbacks") == 0
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(20) == 0
+    finally:
+        bot.kill_hard()
+        emu.stop()
+    from datetime import datetime
+
+    last = datetime.fromisoformat(status["last_market_data_time"].replace("Z", "+00:00"))
+    # within two bars of the exchange's clock: the stream, not a 5 s poll (20 bars behind)
+    assert server_ms - last.timestamp() * 1000 <= 2 * 60_000 + 60_000

@@ -164,3 +164,64 @@ def test_a_ban_halts_and_its_end_resumes_but_repeated_bans_keep_trading_halted()
     s2.alarm("P0", "exchange refused our API key (authentication/permission)")
     s2.recovered("ban over")
     assert svc2.engine.risk.state is TradingState.HALTED
+
+
+class _FakeStream:
+    """watch_ohlcv answers from a script: lists of candles, or an exception to raise."""
+
+    def __init__(self, script: list[object]) -> None:
+        self.script = script
+
+    async def watch_ohlcv(self, symbol: str, tf: str) -> list[list[float]]:
+        item = self.script.pop(0) if self.script else TimeoutError("silent")
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, list)
+        return item
+
+    async def close(self) -> None:
+        return None
+
+
+def test_stream_feed_delivers_a_bar_when_the_next_opens_fills_gaps_and_falls_back() -> None:
+    import asyncio
+
+    from solbot.runtime.feeds import CcxtFeed
+    from solbot.runtime.streamfeed import StreamFeed
+
+    m = 60_000
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % m
+    ex = _FakeClockExchange(t0 + 3 * m + 10)  # REST: bars t0, t0+m, t0+2m are closed
+    rest = CcxtFeed(ex, "SOL/USDT", "1m", poll=0.0)
+
+    def candle(ts: int, close: float) -> list[float]:
+        return [float(ts), 1.0, 2.0, 0.5, close, 10.0]
+
+    stream = _FakeStream(
+        [
+            [candle(t0 + 3 * m, 1.1)],  # forming
+            [candle(t0 + 3 * m, 1.3), candle(t0 + 4 * m, 1.0)],  # final update, next opens
+            [candle(t0 + 7 * m, 1.0)],  # a reconnect lost 5m and 6m: 4m is closed
+            [candle(t0 + 8 * m, 1.0)],  # 7m closed; 5m and 6m come from REST first
+            ConnectionError("stream dropped"),  # REST catches up: 8m
+        ]
+    )
+    feed = StreamFeed(rest, stream, silence=5.0)
+
+    async def take(n: int) -> list[tuple[int, float, bool]]:
+        out = []
+        async for bar in feed.bars(t0 - m):
+            out.append((bar.ts, bar.close, feed.is_history(bar)))
+            if bar.ts == t0 + 4 * m:
+                ex.now = t0 + 9 * m + 10  # REST has 5m .. 8m closed from here on
+            if len(out) == n:
+                break
+        return out
+
+    got = asyncio.run(take(9))
+    assert [(ts - t0) // m for ts, _, _ in got] == list(range(9))
+    assert [h for _, _, h in got[:3]] == [True, True, False]  # REST backfill: history but last
+    assert got[3] == (t0 + 3 * m, 1.3, False)  # from the stream, with its final values
+    assert [h for _, _, h in got[5:7]] == [True, True]  # gap filled over REST: warm-up only
+    assert got[7][2] is False and got[8][2] is False
+    assert feed.from_stream == 3 and feed.fallbacks == 1  # 3m, 4m, 7m; then REST gave 8m

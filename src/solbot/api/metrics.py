@@ -68,6 +68,18 @@ class _Live(Collector):
             STATE_VALUE[s.engine.risk.state],
         )
         yield g("solbot_paused", "1 when paused by an operator", 1.0 if s.paused else 0.0)
+        feed = s.market_feed
+        if feed is not None and hasattr(feed, "from_stream"):
+            yield g(
+                "solbot_market_stream_bars",
+                "Closed bars delivered by the exchange's websocket stream",
+                float(feed.from_stream),
+            )
+            yield g(
+                "solbot_market_stream_fallbacks",
+                "Times the market stream failed or went silent (REST caught up)",
+                float(getattr(feed, "fallbacks", 0)),
+            )
         yield g(
             "solbot_open_orders",
             "Orders resting at the venue",

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from solbot.data.bars import timeframe_ms
 from solbot.domain.instruments import Instrument, sol_usdt
@@ -162,6 +162,9 @@ class BinanceEmulator:
             SimConfig(max_volume_fraction=self.faults.partial, fee_in_received=fee_in_received),
         )
         self.sim.bind(self._on_event)
+        from solbot.emulator.streams import KlineStreams
+
+        self.streams = KlineStreams(self.symbol, timeframe, self.step)
         self.orders: dict[int, _OrderRec] = {}
         self.trades: list[dict[str, Any]] = []
         self._next_order = 1000
@@ -196,6 +199,9 @@ class BinanceEmulator:
         self.closed += 1
         self.sim.on_bar(bar)
         self._settle_statuses(bar.ts + self.step)
+        if self.closed >= len(self._bars):
+            self._extend(bar.close, bar.ts + self.step)
+        self.streams.publish(bar, self._bars[self.closed])
 
     @property
     def server_ms(self) -> int:
@@ -645,6 +651,8 @@ class BinanceEmulator:
                 route("/api/v3/myTrades", {"GET": (self.my_trades, True, True)}),
                 route("/emulator/state", {"GET": (self.state, False, False)}),
                 route("/emulator/ban", {"POST": (self.ban_now, False, False)}),
+                WebSocketRoute("/stream/ws", self.streams.endpoint),
+                WebSocketRoute("/stream/ws/{stream:path}", self.streams.endpoint),
             ]
         )
 

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     exchange_api_secret: SecretStr | None = None
     exchange_timeout_ms: int = Field(10_000, ge=100, le=120_000)
     exchange_poll_seconds: float = Field(1.0, gt=0, le=60)
+    # market data by websocket (ccxt.pro watch_ohlcv) where the exchange has it, REST for
+    # history and gaps; with --exchange-url a stream needs its own URL (the emulator:
+    # ws://127.0.0.1:PORT/stream/ws)
+    exchange_stream: bool = True
+    exchange_ws_url: str | None = None
     # where the exchange has a dead man's switch (Kraken, Bybit, OKX): its timeout, renewed
     # every quarter of it while running
     exchange_dead_man_seconds: float = Field(60.0, ge=10, le=86_400)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -143,7 +143,7 @@ class CcxtFeed:
             return max(5.0, retry_after(self.exchange))
         return self.poll
 
-    async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
+    async def bars(self, after_ts: int | None) -> AsyncGenerator[Bar, None]:
         last = after_ts
         while True:
             wait = max(self.gate(), self._hold_until - time.monotonic())

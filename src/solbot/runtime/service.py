@@ -95,6 +95,7 @@ class BotService:
         self._stop = asyncio.Event()
         self._stopping = False
         self._submit_wall: dict[OrderId, float] = {}
+        self.market_feed: BarFeed | None = None
         from solbot.api.metrics import Metrics
 
         self.metrics = Metrics(self)
@@ -399,24 +400,40 @@ class BotService:
             from solbot.data.download import ccxt_exchange
 
             assert s.exchange is not None
-            return CcxtFeed(
+            rest = CcxtFeed(
                 ccxt_exchange(s.exchange, s.exchange_url),
                 s.symbol,
                 s.timeframe,
                 poll=s.exchange_poll_seconds,
             )
+            if s.exchange_stream:
+                from solbot.runtime.streamfeed import StreamFeed, stream_exchange
+
+                ws = stream_exchange(s.exchange, s.exchange_url, s.exchange_ws_url)
+                if ws is not None:
+                    log.info("market data: %s stream, REST for history and gaps", s.exchange)
+                    return StreamFeed(rest, ws)
+            return rest
         return SyntheticFeed(s.seed, s.timeframe, s.speed)
 
     async def _market(self) -> None:
         last = self.store.restore(self.settings.symbol).kv.get("last_bar_ts")
         after = int(last) if last else None
         feed = self.feed()
-        if isinstance(feed, CcxtFeed) and self.live is not None:
-            feed.gate = self.live.ban_left  # one IP, one ban: market data waits it out too
-        async for bar in feed.bars(after):
-            if self._stop.is_set():
-                break
-            self.on_bar(bar, feed.is_history(bar))
+        rest = getattr(feed, "rest", feed)
+        if isinstance(rest, CcxtFeed) and self.live is not None:
+            rest.gate = self.live.ban_left  # one IP, one ban: market data waits it out too
+        self.market_feed = feed
+        try:
+            async for bar in feed.bars(after):
+                if self._stop.is_set():
+                    break
+                self.on_bar(bar, feed.is_history(bar))
+        finally:
+            close = getattr(feed, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
         log.info("market feed ended")
 
     async def run(self) -> int:

@@ -1,0 +1,99 @@
+"""Binance-style market streams for the emulator (``/stream/ws``): what ccxt.pro's
+``watch_ohlcv`` speaks. A client sends ``{"method": "SUBSCRIBE", "params":
+["solusdt@kline_1m"], "id": n}`` and gets ``{"result": null, "id": n}``; then, each time a
+bar closes, the final kline of that bar (``"x": true``) and the first update of the next one
+(``"x": false``), as Binance sends them. Faults do not apply here (the REST API has them);
+a ban closes nothing — a real IP ban would, and the bot falls back to REST either way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from solbot.domain.messages import Bar
+
+log = logging.getLogger(__name__)
+
+
+class KlineStreams:
+    def __init__(self, symbol: str, timeframe: str, step: int) -> None:
+        self.symbol, self.timeframe, self.step = symbol, timeframe, step
+        self.stream = f"{symbol.lower()}@kline_{timeframe}"
+        self._queues: dict[int, asyncio.Queue[str]] = {}
+        self._next = 0
+        self.connections = 0
+
+    def _kline(self, bar: Bar, closed: bool, event_ms: int) -> str:
+        return json.dumps(
+            {
+                "e": "kline",
+                "E": event_ms,
+                "s": self.symbol,
+                "k": {
+                    "t": bar.ts,
+                    "T": bar.ts + self.step - 1,
+                    "s": self.symbol,
+                    "i": self.timeframe,
+                    "o": repr(bar.open),
+                    "c": repr(bar.close),
+                    "h": repr(bar.high),
+                    "l": repr(bar.low),
+                    "v": repr(bar.volume),
+                    "n": 0,
+                    "x": closed,
+                    "q": "0",
+                    "V": "0",
+                    "Q": "0",
+                    "B": "0",
+                },
+            }
+        )
+
+    def publish(self, closed: Bar, following: Bar) -> None:
+        """A bar closed: its final kline, then the next bar's opening update."""
+        if not self._queues:
+            return
+        at = closed.ts + self.step
+        opening = Bar(
+            following.ts, following.open, following.open, following.open, following.open, 0.0
+        )
+        messages = (self._kline(closed, True, at), self._kline(opening, False, at))
+        for q in self._queues.values():
+            for m in messages:
+                if q.qsize() < 10_000:  # a stalled client loses updates, not our memory
+                    q.put_nowait(m)
+
+    async def endpoint(self, ws: WebSocket) -> None:
+        await ws.accept()
+        key = self._next
+        self._next += 1
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self.connections += 1
+        sender = asyncio.create_task(self._send(ws, queue, key))
+        try:
+            while True:
+                msg: Any = json.loads(await ws.receive_text())
+                if msg.get("method") == "SUBSCRIBE":
+                    if self.stream in msg.get("params", []):
+                        self._queues[key] = queue
+                    await ws.send_text(json.dumps({"result": None, "id": msg.get("id")}))
+                elif msg.get("method") == "UNSUBSCRIBE":
+                    self._queues.pop(key, None)
+                    await ws.send_text(json.dumps({"result": None, "id": msg.get("id")}))
+        except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError):
+            pass
+        finally:
+            self._queues.pop(key, None)
+            self.connections -= 1
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _send(self, ws: WebSocket, queue: asyncio.Queue[str], key: int) -> None:
+        while True:
+            await ws.send_text(await queue.get())

@@ -1,0 +1,133 @@
+"""Market data pushed by the exchange: ccxt.pro ``watch_ohlcv`` (websocket), with REST for
+everything a stream cannot promise.
+
+* History first: the REST feed backfills until it reaches the latest closed bar (those bars
+  are marked history: warm-up only).
+* Then the stream: a candle is closed once a newer candle has opened (Binance sends the
+  closed candle's final update, then the next one's first), so a bar reaches the engine
+  the moment the exchange opens the next — not at the next REST poll.
+* Gaps (a reconnect lost updates) are filled over REST before the newer bar is delivered.
+* A stream that errors or stays silent for ``silence`` seconds falls back to a REST
+  catch-up; the stream is then watched again. During an exchange ban (``gate``) nothing is
+  sent on either path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from solbot.domain.messages import Bar
+from solbot.runtime.feeds import CcxtFeed
+
+log = logging.getLogger(__name__)
+
+
+class StreamFeed:
+    def __init__(self, rest: CcxtFeed, stream: Any, silence: float = 30.0) -> None:
+        self.rest, self.stream, self.silence = rest, stream, silence
+        self.symbol, self.timeframe, self.step = rest.symbol, rest.timeframe, rest.step
+        self.from_stream = 0  # bars delivered by the stream (for status and tests)
+        self.fallbacks = 0  # times the stream failed or went silent
+        self._rest_bar = False
+        self._stream_history = False
+
+    def is_history(self, bar: Bar) -> bool:
+        if self._rest_bar:
+            return self.rest.is_history(bar)
+        return self._stream_history
+
+    async def _catch_up(self, after: int | None, until: int | None = None) -> AsyncIterator[Bar]:
+        """REST bars after ``after`` up to the latest closed one (or up to ``until``)."""
+        gen = self.rest.bars(after)
+        try:
+            async for bar in gen:
+                if until is not None and bar.ts > until:
+                    break
+                self._rest_bar = True
+                yield bar
+                if until is None and not self.rest.is_history(bar):
+                    break  # the latest closed bar: the stream takes over
+                if until is not None and bar.ts >= until:
+                    break
+        finally:
+            self._rest_bar = False
+            await gen.aclose()
+
+    async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
+        last = after_ts
+        async for bar in self._catch_up(last):
+            last = bar.ts
+            yield bar
+        pending: Bar | None = None
+        while True:
+            wait = self.rest.gate()
+            if wait > 0:  # banned: the stream's reconnects would extend the ban
+                await asyncio.sleep(min(wait, 1.0))
+                continue
+            try:
+                rows = await asyncio.wait_for(
+                    self.stream.watch_ohlcv(self.symbol, self.timeframe), self.silence
+                )
+            except Exception as exc:  # errors and silence alike: REST covers the stretch
+                self.fallbacks += 1
+                log.warning(
+                    "market stream: %s: %s; catching up over REST",
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+                async for bar in self._catch_up(last):
+                    last = bar.ts
+                    yield bar
+                pending = None
+                await asyncio.sleep(self.rest.poll)
+                continue
+            closed_now: list[Bar] = []
+            for r in rows:
+                ts = int(r[0])
+                if pending is not None and ts > pending.ts:
+                    closed_now.append(pending)
+                if pending is None or ts >= pending.ts:
+                    o, h, lo, c, v = (float(x) for x in r[1:6])
+                    pending = Bar(ts, o, h, lo, c, v)
+            for i, closed in enumerate(closed_now):
+                if last is not None and closed.ts <= last:
+                    continue
+                if last is not None and closed.ts > last + self.step:  # lost updates
+                    async for bar in self._catch_up(last, closed.ts - self.step):
+                        last = bar.ts
+                        yield bar
+                self._stream_history = i < len(closed_now) - 1  # a newer one closed too
+                self.from_stream += 1
+                last = closed.ts
+                yield closed
+            self._stream_history = False
+
+    async def close(self) -> None:
+        await self.stream.close()
+
+
+def stream_exchange(name: str, base_url: str | None, ws_url: str | None) -> Any | None:
+    """A ccxt.pro exchange for public streams, or None where there is none (no ccxt.pro
+    class, no ``watchOHLCV``, or a custom REST base without a websocket URL)."""
+    import ccxt.pro as ccxtpro
+
+    from solbot.data.download import _rebase
+
+    cls = getattr(ccxtpro, name, None)
+    if not isinstance(cls, type) or (base_url and not ws_url):
+        return None
+    ex = cls({"options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}})
+    if not ex.has.get("watchOHLCV"):
+        return None
+    if base_url:
+        ex.urls["api"] = _rebase(ex.urls.get("api"), base_url.rstrip("/"))
+    if ws_url:
+        ws = ex.urls["api"].get("ws")
+        if isinstance(ws, dict):
+            ws["spot"] = ws_url
+        else:
+            ex.urls["api"]["ws"] = ws_url
+    return ex
