@@ -60,7 +60,7 @@ class Emulator:
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    emu = Emulator(tmp_path)
+    emu = Emulator(tmp_path, speed=4)
     yield emu
     emu.stop()
 
@@ -150,7 +150,12 @@ def test_live_orders_fill_cancel_and_kill_switch_leave_db_equal_to_exchange(
 ) -> None:
     home = tmp_path / "bot"
     home.mkdir()
-    bot = live_bot(home, emulator)
+    bot = live_bot(
+        home,
+        emulator,
+        SOLBOT_STRATEGY_PARAMS=BUSY_LADDER,  # bids and offers requoted: cancels for sure
+        SOLBOT_EXCHANGE_POLL_SECONDS="0.1",
+    )
     try:
         status = bot.wait_ready(30)
         assert status["mode"] == "live"

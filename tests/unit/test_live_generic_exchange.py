@@ -231,3 +231,36 @@ def test_a_fill_that_arrives_before_its_orders_unknown_outcome_is_settled_is_not
     events = asyncio.run(scenario())
     fills = [e for e in events if isinstance(e, OrderFilled)]
     assert len(fills) == 1 and fills[0].fill.quantity == Decimal("1.5")
+
+
+def test_instrument_from_the_exchanges_market_in_both_precision_modes() -> None:
+    from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
+
+    from solbot.venues.capabilities import instrument_from_market
+
+    market = {
+        "symbol": "SOL/USDT",
+        "base": "SOL",
+        "quote": "USDT",
+        "precision": {"price": 0.01, "amount": 0.001},
+        "limits": {"amount": {"min": 0.001}, "cost": {"min": 5.0}},
+        "maker": 0.001,
+        "taker": 0.001,
+    }
+    inst = instrument_from_market(market, TICK_SIZE)
+    assert inst == instrument_for("SOL/USDT")  # Binance's filters are the built-in ones
+    kraken_like = {
+        **market,
+        "precision": {"price": 2, "amount": 8},
+        "limits": {"amount": {"min": 0.02}, "cost": {"min": None}},
+        "maker": 0.0025,
+        "taker": 0.004,
+    }
+    k = instrument_from_market(kraken_like, DECIMAL_PLACES)
+    assert (k.tick_size, k.lot_size, k.min_qty, k.min_notional) == (
+        Decimal("0.01"),
+        Decimal("1E-8"),
+        Decimal("0.02"),
+        Decimal(0),
+    )
+    assert (k.maker_fee, k.taker_fee) == (Decimal("0.0025"), Decimal("0.004"))

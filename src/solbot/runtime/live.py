@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from solbot.domain.ledger import Ledger
 from solbot.domain.messages import CancelAll, OrderAccepted, OrderRejected, OrderSubmitted
@@ -73,11 +73,35 @@ class LiveSession:
         self.venue = venue
         log.info("exchange capabilities: %s", venue.caps.describe())
         await venue.call(ex.load_markets)
+        self._adopt_filters(ex)
         bal = await venue.call(ex.fetch_balance)
         self.balances = {
             a: Decimal(str(v)) for a, v in (bal.get("total") or {}).items() if v is not None
         }
         return venue
+
+    def _adopt_filters(self, ex: Any) -> None:
+        """Trade by the exchange's own precision, limits and fees for the symbol."""
+        from solbot.venues.capabilities import instrument_from_market
+
+        symbol = self.s.settings.symbol
+        if symbol not in (ex.markets or {}):
+            raise ValueError(f"symbol: the exchange has no spot market {symbol}")  # exit 2
+        inst = instrument_from_market(ex.markets[symbol], int(ex.precisionMode))
+        if inst != self.s.instrument:
+            log.info(
+                "exchange filters for %s: tick %s, lot %s, min qty %s, min notional %s, fees %s/%s",
+                symbol,
+                inst.tick_size,
+                inst.lot_size,
+                inst.min_qty,
+                inst.min_notional,
+                inst.maker_fee,
+                inst.taker_fee,
+            )
+        self.s.instrument = inst
+        assert self.venue is not None
+        self.venue.instrument = inst
 
     def alarm(self, severity: str, text: str) -> None:
         log.error("venue: %s", text)

@@ -13,7 +13,10 @@ other ccxt exchanges run through the same venue with the generic paths:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+from solbot.domain.instruments import Instrument
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +65,35 @@ class Capabilities:
         if self.dead_mans_switch:
             flags.append("dead man's switch")
         return f"{self.exchange}: " + ", ".join(flags)
+
+
+def instrument_from_market(market: dict[str, Any], precision_mode: int) -> Instrument:
+    """The exchange's filters for a spot market as our Instrument (ccxt ``load_markets``):
+    tick and lot from ``precision`` (tick sizes, or decimal places on exchanges that count
+    those), minimum quantity and notional from ``limits``, maker/taker fees."""
+    from ccxt.base.decimal_to_precision import DECIMAL_PLACES
+
+    def step(value: Any) -> Decimal:
+        if value is None:
+            raise ValueError(f"{market.get('symbol')}: the exchange gives no precision")
+        if precision_mode == DECIMAL_PLACES:
+            return Decimal(1).scaleb(-int(value))
+        return Decimal(str(value))
+
+    precision = market.get("precision") or {}
+    limits = market.get("limits") or {}
+    lot = step(precision.get("amount"))
+    min_qty = (limits.get("amount") or {}).get("min")
+    min_cost = (limits.get("cost") or {}).get("min")
+    fee = Decimal("0.001")
+    return Instrument(
+        symbol=str(market["symbol"]),
+        base=str(market["base"]),
+        quote=str(market["quote"]),
+        tick_size=step(precision.get("price")),
+        lot_size=lot,
+        min_qty=Decimal(str(min_qty)) if min_qty is not None else lot,
+        min_notional=Decimal(str(min_cost)) if min_cost is not None else Decimal(0),
+        maker_fee=Decimal(str(market["maker"])) if market.get("maker") is not None else fee,
+        taker_fee=Decimal(str(market["taker"])) if market.get("taker") is not None else fee,
+    )
