@@ -122,3 +122,15 @@ def test_pull_refuses_bad_sources_and_empty_paths_without_touching_env(
     assert closed.returncode == 4 and "SSM unreachable" in closed.stderr
     assert len(closed.stderr.strip().splitlines()) == 1
     assert env_file.read_text() == "SOLBOT_KEEP=1\n"
+
+
+def test_env_rendering_round_trips_awkward_values(tmp_path: Path) -> None:
+    from solbot.ops.secrets import SecretsError, render
+
+    values = {"A": " padded ", "B": '"quoted"', "C": "it's #1", "D": "k=v", "E": "plain"}
+    path = tmp_path / ".env"
+    path.write_text(render(values))
+    assert read_env_file(path) == values
+    for bad in ({"lower": "x"}, {"A": "two\nlines"}, {"A": "both ' and \" #"}):
+        with pytest.raises(SecretsError):
+            render(bad)

@@ -70,9 +70,13 @@ def render(values: dict[str, str]) -> str:
             raise SecretsError(f"parameter {key!r}: not a valid variable name")
         if "\n" in value or "\r" in value:
             raise SecretsError(f"parameter {key}: multi-line values are not supported")
-        quoted = "'" + value + "'" if (value != value.strip() or "#" in value) else value
-        if "'" in value and quoted.startswith("'"):
-            raise SecretsError(f"parameter {key}: cannot quote a value with ' and spaces or #")
+        quoted = value
+        if value != value.strip() or "#" in value or value[:1] in ("'", '"'):
+            # quoted for our loader and for systemd's EnvironmentFile= alike
+            q = "'" if "'" not in value else '"' if '"' not in value else None
+            if q is None:
+                raise SecretsError(f"parameter {key}: cannot quote a value with both quotes")
+            quoted = q + value + q
         lines.append(f"{key}={quoted}")
     return "\n".join(lines) + "\n"
 
