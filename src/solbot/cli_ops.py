@@ -1,14 +1,19 @@
-"""Operations commands: ``solbot secrets pull``."""
+"""Operations commands: ``solbot secrets pull``, ``solbot smoke stop-test|pnl-zero``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 
 from solbot.cli import app, errors, fail, home, out
 from solbot.runtime.exitcodes import EXIT_UNREACHABLE, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from solbot.ops.smoke import Result
 
 secrets_app = typer.Typer(no_args_is_help=True, help="Secrets: pull from AWS SSM into .env.")
 app.add_typer(secrets_app, name="secrets")
@@ -37,3 +42,74 @@ def secrets_pull(
         except SecretsUnavailable as exc:
             fail(EXIT_UNREACHABLE, str(exc))
         out.print(f"wrote {len(got.keys)} keys to {got.path} (mode 0600): {', '.join(got.keys)}")
+
+
+smoke_app = typer.Typer(no_args_is_help=True, help="Post-deploy smoke tests (TST-085, OPS-009).")
+app.add_typer(smoke_app, name="smoke")
+
+
+def _report(result: Result, webhook: SecretStr | None) -> None:
+    """Print the steps, send the outcome to Discord (when configured), exit 1 on failure."""
+    import asyncio
+
+    from solbot.ops.notify import send_once
+
+    for step in result.steps:
+        out.print(f"  {step}", highlight=False)
+    verdict = "PASS" if result.passed else "FAIL"
+    out.print(f"{result.name}: {verdict} — {result.summary}", highlight=False)
+    if webhook is not None:
+        severity = "P3" if result.passed else "P1"
+        asyncio.run(send_once(webhook, severity, f"{result.name}: {verdict}", result.summary))
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def _webhook() -> SecretStr | None:
+    value = os.environ.get("SOLBOT_DISCORD_WEBHOOK_URL")
+    return SecretStr(value) if value else None
+
+
+@smoke_app.command("stop-test")
+def smoke_stop_test(
+    url: Annotated[str, typer.Option(help="the bot's API")] = "http://127.0.0.1:3001",
+    pid: Annotated[int | None, typer.Option(help="stop this process (SIGTERM)")] = None,
+    unit: Annotated[str | None, typer.Option(help="stop/start this systemd unit")] = None,
+    restart: Annotated[
+        str | None, typer.Option(help="with --pid: the command that starts the bot again")
+    ] = None,
+    limit: Annotated[float, typer.Option(help="seconds allowed for the stop")] = 30.0,
+) -> None:
+    """TST-085: stop the bot, require it gone within 30 s, start it again, health check.
+    Exit 1: the test failed; 2: bad options; 4: the bot was not healthy to begin with."""
+    from solbot.ops.smoke import SmokeUnreachable, stop_test
+
+    with errors():
+        try:
+            result = stop_test(url.rstrip("/"), pid, unit, restart, limit)
+        except SmokeUnreachable as exc:
+            fail(EXIT_UNREACHABLE, str(exc))
+            return
+        _report(result, _webhook())
+
+
+@smoke_app.command("pnl-zero")
+def smoke_pnl_zero(
+    url: Annotated[str, typer.Option(help="the bot's API")] = "http://127.0.0.1:3001",
+    auto_stop: Annotated[
+        bool, typer.Option("--auto-stop", help="on failure: kill switch (or --unit stop)")
+    ] = False,
+    unit: Annotated[str | None, typer.Option(help="auto-stop this systemd unit")] = None,
+) -> None:
+    """OPS-009: /api/account's dailyPnL must be exactly 0. Exit 1 when not (after stopping
+    the bot with --auto-stop: the kill flag in $SOLBOT_HOME/data, or the unit); 4: no answer."""
+    from solbot.ops.smoke import SmokeUnreachable, pnl_zero
+
+    flag = home() / "data" / "kill-switch.flag"
+    with errors():
+        try:
+            result = pnl_zero(url.rstrip("/"), auto_stop, flag, unit)
+        except SmokeUnreachable as exc:
+            fail(EXIT_UNREACHABLE, str(exc))
+            return
+        _report(result, _webhook())
