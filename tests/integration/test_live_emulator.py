@@ -168,7 +168,7 @@ def test_live_orders_fill_cancel_and_kill_switch_leave_db_equal_to_exchange(
         bot.wait_until(bot.open_orders, 30, "a resting order")
         t0 = time.monotonic()
         (home / "data" / "kill-switch.flag").write_text("itest\n")
-        code = bot.wait_exit(20)
+        code = bot.wait_exit(30)  # beyond 20 s the bot dumps its stacks (diagnosis)
         took = time.monotonic() - t0
     finally:
         bot.kill_hard()

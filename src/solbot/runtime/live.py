@@ -317,4 +317,7 @@ class LiveSession:
             s.notifier.send("P0", "Live shutdown incomplete", f"{type(exc).__name__}")
         finally:
             await self.venue.disarm_dead_man()
-            await self.venue.close()
+            try:
+                await asyncio.wait_for(self.venue.close(), timeout=5.0)
+            except TimeoutError:
+                log.error("live shutdown: the exchange client did not close within 5 s")

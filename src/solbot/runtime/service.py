@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import json
 import logging
 import signal
@@ -534,12 +535,16 @@ class BotService:
         self._stopping = True
         sdnotify.notify("STOPPING=1")
         log.info("stopping: %s", self.stop_reason)
+        # should a step hang, every thread's stack goes to stderr (journal) before systemd's
+        # TimeoutStopSec=30 kills us: the next stop of this kind can then be fixed, not guessed
+        faulthandler.dump_traceback_later(20.0, exit=False)
         for t in tasks:  # stop intake first
             t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        _done, pending = await asyncio.wait(tasks, timeout=5.0)
+        for t in pending:
+            log.error("shutdown: task %s did not stop within 5 s", t.get_name())
         watcher.stop()
+        log.debug("shutdown: intake stopped")
         if self.kill_reason is None and self.settings.cancel_on_stop:
             self.engine.execute([CancelAll()])
         if self.live_session is not None:
@@ -558,5 +563,6 @@ class BotService:
             await asyncio.wait_for(server_task, timeout=1.0)
         log.debug("shutdown: HTTP server closed")
         self.store.close()
+        faulthandler.cancel_dump_traceback_later()
         log.info("stopped (exit code %d)", self.exit_code)
         logs.flush()
