@@ -21,7 +21,7 @@ import pytest
 
 from tests.integration.botproc import db_rows
 from tests.integration.test_live_emulator import (
-    BUSY_LADDER,
+    FAULTY_ENV,
     Emulator,
     assert_books_equal,
     live_bot,
@@ -44,14 +44,7 @@ def test_fault_soak_20_percent_failures_and_bans(tmp_path: Path) -> None:
 def _soak(tmp_path: Path, emu: Emulator) -> None:
     home = tmp_path / "bot"
     home.mkdir()
-    bot = live_bot(
-        home,
-        emu,
-        SOLBOT_EXCHANGE_TIMEOUT_MS="800",
-        SOLBOT_EXCHANGE_POLL_SECONDS="0.1",
-        SOLBOT_RECONCILE_SECONDS="2",
-        SOLBOT_STRATEGY_PARAMS=BUSY_LADDER,
-    )
+    bot = live_bot(home, emu, **FAULTY_ENV, SOLBOT_RECONCILE_SECONDS="2")
     bans: list[float] = []
     halted_seen: list[str] = []
     try:

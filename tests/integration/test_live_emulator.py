@@ -65,15 +65,23 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
     emu.stop()
 
 
+def exchange_args(url: str) -> tuple[str, ...]:
+    """``solbot run`` options for the emulator's market (1m bars)."""
+    return ("--exchange", "binance", "--exchange-url", url, "--timeframe", "1m")
+
+
+# a live bot under injected faults: short client timeout, fast polls, busy quoting
+FAULTY_ENV = {
+    "SOLBOT_EXCHANGE_TIMEOUT_MS": "800",
+    "SOLBOT_EXCHANGE_POLL_SECONDS": "0.1",
+    "SOLBOT_STRATEGY_PARAMS": BUSY_LADDER,
+}
+
+
 def live_bot(home: Path, emu: Emulator, *args: str, **env: str) -> Bot:
     return Bot(
         home,
-        "--exchange",
-        "binance",
-        "--exchange-url",
-        emu.url,
-        "--timeframe",
-        "1m",
+        *exchange_args(emu.url),
         "--live",
         *args,
         env={
@@ -230,13 +238,7 @@ def test_faults_never_duplicate_an_order(tmp_path: Path) -> None:
 def _faults_run(tmp_path: Path, emu: Emulator) -> None:
     home = tmp_path / "bot"
     home.mkdir()
-    bot = live_bot(
-        home,
-        emu,
-        SOLBOT_EXCHANGE_TIMEOUT_MS="800",
-        SOLBOT_EXCHANGE_POLL_SECONDS="0.1",
-        SOLBOT_STRATEGY_PARAMS=BUSY_LADDER,
-    )
+    bot = live_bot(home, emu, **FAULTY_ENV)
     try:
         bot.wait_ready(40)
         try:
@@ -304,12 +306,7 @@ def test_paper_mode_on_the_emulators_market_data_sends_no_order(
     home.mkdir()
     bot = Bot(
         home,
-        "--exchange",
-        "binance",
-        "--exchange-url",
-        emulator.url,
-        "--timeframe",
-        "1m",
+        *exchange_args(emulator.url),
         env={
             "SOLBOT_STRATEGY": "ladder",
             "SOLBOT_STRATEGY_PARAMS": BUSY_LADDER,
@@ -345,12 +342,7 @@ def test_market_data_by_websocket_stream_with_rest_for_history(tmp_path: Path) -
     home.mkdir()
     bot = Bot(
         home,
-        "--exchange",
-        "binance",
-        "--exchange-url",
-        emu.url,
-        "--timeframe",
-        "1m",
+        *exchange_args(emu.url),
         env={
             "SOLBOT_STRATEGY": "ladder",
             "SOLBOT_EXCHANGE_POLL_SECONDS": "5",

@@ -29,7 +29,6 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -40,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from solbot.data.bars import timeframe_ms
-from solbot.domain.instruments import Instrument, sol_usdt
+from solbot.domain.instruments import sol_usdt
 from solbot.domain.messages import (
     Bar,
     Event,
@@ -52,87 +51,17 @@ from solbot.domain.messages import (
 from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
 from solbot.emulator.faults import FAULT_KINDS, FaultSpec, FaultSpecError
+from solbot.emulator.wire import BinanceError, order_json
+from solbot.emulator.wire import OrderRec as _OrderRec
+from solbot.emulator.wire import d as _d
+from solbot.emulator.wire import err as _err
+from solbot.emulator.wire import symbol_info as _symbol_info
 from solbot.runtime.feeds import SyntheticFeed
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
 __all__ = ["BinanceEmulator", "FaultSpec", "FaultSpecError", "serve_emulator"]
 
 log = logging.getLogger(__name__)
-
-
-def _symbol_info(inst: Instrument) -> dict[str, Any]:
-    return {
-        "symbol": inst.base + inst.quote,
-        "status": "TRADING",
-        "baseAsset": inst.base,
-        "baseAssetPrecision": 8,
-        "quoteAsset": inst.quote,
-        "quotePrecision": 8,
-        "quoteAssetPrecision": 8,
-        "baseCommissionPrecision": 8,
-        "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS"],
-        "icebergAllowed": False,
-        "ocoAllowed": False,
-        "quoteOrderQtyMarketAllowed": True,
-        "isSpotTradingAllowed": True,
-        "isMarginTradingAllowed": False,
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": str(inst.tick_size),
-                "maxPrice": "1000000.00",
-                "tickSize": str(inst.tick_size),
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": str(inst.min_qty),
-                "maxQty": "9000000",
-                "stepSize": str(inst.lot_size),
-            },
-            {
-                "filterType": "NOTIONAL",
-                "minNotional": str(inst.min_notional),
-                "applyMinToMarket": True,
-                "maxNotional": "9000000",
-                "applyMaxToMarket": False,
-                "avgPriceMins": 5,
-            },
-        ],
-        "permissions": [],
-        "permissionSets": [["SPOT"]],
-    }
-
-
-class BinanceError(Exception):
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
-
-
-def _err(status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"code": code, "msg": msg}, status_code=status, headers=headers)
-
-
-def _d(x: Decimal) -> str:
-    return f"{x:f}"
-
-
-@dataclass(slots=True)
-class _OrderRec:
-    order_id: int
-    client_id: str
-    side: str
-    type: str
-    orig_qty: Decimal
-    price: Decimal
-    stop_price: Decimal
-    quote_qty: Decimal
-    time: int
-    status: str = "NEW"
-    executed: Decimal = ZERO
-    cum_quote: Decimal = ZERO
-    update_time: int = 0
 
 
 class BinanceEmulator:
@@ -420,26 +349,7 @@ class BinanceEmulator:
         }
 
     def _order_json(self, rec: _OrderRec) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "orderId": rec.order_id,
-            "orderListId": -1,
-            "clientOrderId": rec.client_id,
-            "price": _d(rec.price),
-            "origQty": _d(rec.orig_qty),
-            "executedQty": _d(rec.executed),
-            "cummulativeQuoteQty": _d(rec.cum_quote),
-            "status": rec.status,
-            "timeInForce": "GTC",
-            "type": rec.type,
-            "side": rec.side,
-            "stopPrice": _d(rec.stop_price),
-            "time": rec.time,
-            "updateTime": rec.update_time or rec.time,
-            "isWorking": True,
-            "origQuoteOrderQty": _d(rec.quote_qty),
-            "selfTradePreventionMode": "NONE",
-        }
+        return order_json(rec, self.symbol)
 
     def _decimal(self, params: dict[str, str], key: str) -> Decimal | None:
         if key not in params:
