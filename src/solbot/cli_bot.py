@@ -28,7 +28,7 @@ from solbot.cli import (
     fail,
     out,
 )
-from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_RECONCILE, EXIT_UNHEALTHY
+from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_RECONCILE, EXIT_UNHEALTHY, EXIT_USAGE
 from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
 
 if TYPE_CHECKING:
@@ -116,6 +116,14 @@ def run(
         live=live or None,
         accept_exchange_state=accept_exchange_state or None,
     )
+    nested = sorted(p.name for p in s.home.glob("*-backup") if (p / "current").is_symlink())
+    if nested:  # the runbook's `cp -r BACKUP HOME` into an existing HOME nests the copy
+        fail(
+            EXIT_USAGE,
+            f"{s.home / nested[0]} is a release backup copied into the app dir (plain "
+            f"`cp -r` nests it, nothing was restored); restore with `cp -rT` or "
+            f"`solbot rollback`, then remove it",
+        )
     if s.kill_flag.exists():
         fail(
             EXIT_KILLED,

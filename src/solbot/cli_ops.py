@@ -113,3 +113,81 @@ def smoke_pnl_zero(
             fail(EXIT_UNREACHABLE, str(exc))
             return
         _report(result, _webhook())
+
+
+# ---------------------------------------------------------------- deploy and rollback
+EnvOpt = Annotated[str, typer.Option("--env", help="staging or production")]
+RootOpt = Annotated[
+    Path, typer.Option(help="filesystem root holding opt/ and etc/ (tests: a temp dir)")
+]
+
+
+@app.command()
+def deploy(
+    env: EnvOpt,
+    root: RootOpt = Path("/"),
+    ref: Annotated[str, typer.Option(help="git ref (branch, tag, commit) to deploy")] = "HEAD",
+    repo: Annotated[Path, typer.Option(help="the git repository to deploy from")] = Path("."),
+    port: Annotated[int | None, typer.Option(help="API port (default 3000 / 3001)")] = None,
+    deps_from: Annotated[
+        Path | None,
+        typer.Option(help="rehearsals: take dependencies from this venv, install only solbot"),
+    ] = None,
+    keep: Annotated[int, typer.Option(min=2, help="releases to keep")] = 5,
+) -> None:
+    """Install REF as a new release (own venv), keep the previous one in the backup dir the
+    runbook restores from, render the systemd units and .env, switch `current`.
+    Exit 2: bad options, unknown ref, or the release failed to install (nothing switched)."""
+    from solbot.ops.deploy import DeployError, environment
+    from solbot.ops.deploy import deploy as do_deploy
+
+    try:
+        e = environment(env)
+        rel = do_deploy(
+            e,
+            root.resolve(),
+            repo.resolve(),
+            ref,
+            port=port,
+            deps_from=deps_from.resolve() if deps_from else None,
+            keep=keep,
+            say=lambda m: out.print(f"  {m}", highlight=False),
+        )
+    except DeployError as exc:
+        fail(EXIT_USAGE, str(exc))
+        return
+    out.print(f"deployed {e.name} {rel.version}", highlight=False)
+    out.print(
+        f"  next: sudo systemctl daemon-reload && sudo systemctl restart {e.unit}", highlight=False
+    )
+
+
+@app.command()
+def rollback(
+    env: EnvOpt,
+    root: RootOpt = Path("/"),
+    to: Annotated[
+        str | None, typer.Option(help="release version (or a prefix); default: the previous")
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="list the installed releases")] = False,
+) -> None:
+    """Make an installed release current again (default: the one kept in the backup dir).
+    Restart the unit afterwards. Exit 2: no such release or nothing to roll back to."""
+    from solbot.ops.deploy import DeployError, current, environment, releases
+    from solbot.ops.deploy import rollback as do_rollback
+
+    try:
+        e = environment(env)
+        app_dir = e.app_dir(root.resolve())
+        if list_:
+            now = current(app_dir)
+            for r in releases(app_dir):
+                mark = "*" if r.version == now else " "
+                out.print(f"{mark} {r.version}  {r.ref} {r.commit[:10]}  {r.created}")
+            return
+        rel = do_rollback(e, root.resolve(), to, say=lambda m: out.print(f"  {m}", highlight=False))
+    except DeployError as exc:
+        fail(EXIT_USAGE, str(exc))
+        return
+    out.print(f"rolled back {e.name} to {rel.version}", highlight=False)
+    out.print(f"  next: sudo systemctl restart {e.unit}", highlight=False)

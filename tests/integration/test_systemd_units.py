@@ -118,3 +118,51 @@ def test_production_unit_is_the_staging_unit_for_its_own_home_and_port() -> None
         .replace("enable --now\n# bot`", "enable --now\n# bot-prod`")
     )
     assert (UNITS / "bot-prod.service").read_text() == expected
+
+
+def test_backup_timer_and_service_verify_and_run_weekly(tmp_path: Path) -> None:
+    """solbot-backup@.timer/.service (instance = the app dir under /opt) verify clean, score
+    <= 2.0 like the bot's units, and fire once a week."""
+    if not SYSTEM_UNITS.is_dir():
+        pytest.skip("no system unit files to verify against")
+    root = fake_root(tmp_path, UNITS / "bot-prod.service")
+    system = root / "etc" / "systemd" / "system"
+    for name in ("solbot-backup@.service", "solbot-backup@.timer"):
+        shutil.copy(UNITS / name, system / name)
+    service = directives(UNITS / "solbot-backup@.service")
+    assert service["Type"] == ["oneshot"]
+    assert service["ExecStart"][0] == "/opt/%i/current/venv/bin/solbot backup create"
+    verify = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            f"--root={root}",
+            "solbot-backup@solbot-prod.service",
+            "solbot-backup@solbot-prod.timer",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0 and verify.stderr == "", verify.stderr
+    instance = tmp_path / "solbot-backup@solbot-prod.service"
+    shutil.copy(UNITS / "solbot-backup@.service", instance)
+    sec = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--threshold=20", str(instance)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", sec.stdout)
+    assert m is not None and float(m.group(1)) <= 2.0, sec.stdout[-2000:] + sec.stderr
+
+    timer = directives(UNITS / "solbot-backup@.timer")
+    assert timer["Persistent"] in (["yes"], ["true"])
+    cal = subprocess.run(
+        ["systemd-analyze", "calendar", "--iterations=3", timer["OnCalendar"][0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cal.returncode == 0, cal.stderr
+    assert cal.stdout.count("Sun ") >= 3  # the next three runs: Sundays, a week apart

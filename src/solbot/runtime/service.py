@@ -103,6 +103,9 @@ class BotService:
         from solbot.ops.notify import Notifier
 
         self.notifier = Notifier(settings.discord_webhook_url, settings.secrets())
+        from solbot.ops.instance import InstanceLock
+
+        self.instance = InstanceLock(settings.data_dir)
 
     # ---------------------------------------------------------------- building
     def build(self) -> None:
@@ -444,6 +447,14 @@ class BotService:
                 f"kill switch flag {s.kill_flag} exists; "
                 f"clear it with 'solbot kill --clear' to trade again"
             )
+        self.instance.acquire()  # one bot per home (AlreadyRunning: exit 2)
+        try:
+            return await self._run()
+        finally:
+            self.instance.release()
+
+    async def _run(self) -> int:
+        s = self.settings
         if s.live:
             from solbot.runtime.live import LiveSession
 
