@@ -433,6 +433,9 @@ del cli_research
 from solbot import cli_emulator  # noqa: E402  (registers emulator)
 
 del cli_emulator
-from solbot import cli_ops  # noqa: E402  (registers secrets)
+from solbot import cli_ops  # noqa: E402  (registers secrets, smoke, deploy, rollback)
 
 del cli_ops
+from solbot import cli_backup  # noqa: E402  (registers backup)
+
+del cli_backup

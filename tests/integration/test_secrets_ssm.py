@@ -5,55 +5,26 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from solbot.runtime.config import load_settings, read_env_file
 from tests.integration.botproc import free_port, solbot_cmd
+from tests.integration.moto_server import AWS_ENV, moto_server
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("moto", reason="moto[server] is not installed (pip install -e '.[dev]')")
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "eu-central-1",
-    "AWS_EC2_METADATA_DISABLED": "true",  # never ask 169.254.169.254
-    "AWS_MAX_ATTEMPTS": "1",
-}
 API_KEY = "live-key-7f3a9c0d2b"
 API_SECRET = "live-secret-#with spaces and=signs "
 
 
 @pytest.fixture
 def ssm() -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **AWS_ENV},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/moto-api/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("moto server did not start") from None
-                time.sleep(0.1)
+    with moto_server() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def put(url: str, name: str, value: str, secure: bool = True) -> None:

@@ -95,6 +95,13 @@ class _Live(Collector):
         yield g("solbot_market_data_age_seconds", "Wall seconds since the last bar arrived", age)
         healthy, _ = s.health()
         yield g("solbot_healthy", "1 when /api/status answers 200", 1.0 if healthy else 0.0)
+        from solbot.ops.backup import last_success
+
+        yield g(
+            "solbot_backup_last_success_timestamp_seconds",
+            "When `solbot backup create` last succeeded on this home (epoch seconds; 0: never)",
+            last_success(s.settings.data_dir) or 0.0,
+        )
 
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they only add noise to every scrape

@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     stale_after_bars: float = Field(3.0, gt=0)
 
     database_url: str | None = None
+    backup_to: str | None = None  # s3://bucket/prefix for `solbot backup` (the weekly timer)
     discord_webhook_url: SecretStr | None = None
     notify_fills: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
