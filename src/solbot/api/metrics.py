@@ -93,6 +93,18 @@ class _Live(Collector):
         )
         age = time.monotonic() - s.last_bar_wall if s.last_bar_wall is not None else -1.0
         yield g("solbot_market_data_age_seconds", "Wall seconds since the last bar arrived", age)
+        yield g(
+            "solbot_market_data_stale_after_seconds",
+            "Age of the last bar beyond which the bot calls its market data stale",
+            s.stale_after_seconds(),
+        )
+        start = s.day.start_equity if s.day is not None else equity
+        yield g("solbot_day_start_equity", "Equity at the start of the trading day", float(start))
+        yield g(
+            "solbot_daily_loss_limit_ratio",
+            "Daily loss (fraction of day-start equity) at which the bot halts for the day",
+            float(s.settings.daily_loss_limit),
+        )
         healthy, _ = s.health()
         yield g("solbot_healthy", "1 when /api/status answers 200", 1.0 if healthy else 0.0)
         from solbot.ops.backup import last_success
