@@ -130,7 +130,7 @@ def run(
             f"kill switch flag {s.kill_flag} exists; not trading "
             f"(clear it with: solbot kill --clear)",
         )
-    logs.configure(s.logs_dir, s.log_level, s.secrets())
+    logs.configure(s.logs_dir, s.log_level, s.secrets(), s.log_rotation)
     with errors():
         service = BotService(s)
         try:
@@ -275,6 +275,29 @@ def notify_test(home: HomeOpt = None, config: ConfigOpt = None) -> None:
     if not ok:
         fail(EXIT_EXCHANGE, "Discord did not accept the test message")
     out.print("test notification delivered")
+
+
+@notify_app.command("send")
+def notify_send(
+    title: Annotated[str, typer.Option(help="one line")],
+    message: Annotated[str, typer.Option(help="the body")] = "",
+    severity: Annotated[str, typer.Option(help="P0 (critical) … P3 (low)")] = "P3",
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Send one message to the configured Discord webhook (deploy pipelines report with it).
+    Exit 2: no webhook configured or a bad severity; 4: Discord did not accept it."""
+    from solbot.ops.notify import send_once
+
+    if severity not in ("P0", "P1", "P2", "P3"):
+        fail(2, f"--severity: expected P0, P1, P2 or P3, got {severity!r}")
+    s = settings_or_exit(home, config)
+    if s.discord_webhook_url is None:
+        fail(2, "config: discord_webhook_url: not set (SOLBOT_DISCORD_WEBHOOK_URL)")
+        return
+    if not asyncio.run(send_once(s.discord_webhook_url, severity, title, message)):
+        fail(EXIT_EXCHANGE, "Discord did not accept the message")
+    out.print(f"{severity} notification delivered")
 
 
 __all__ = ["account", "err", "kill", "run", "status"]

@@ -75,3 +75,41 @@ def test_notify_test_command(tmp_path):
         )
     assert r.returncode == 0, r.stderr
     assert rx.messages[0]["embeds"][0]["title"] == "[P3] Test notification"
+
+
+def test_notify_send_command_for_pipelines(tmp_path):
+    env = {"SOLBOT_DISCORD_WEBHOOK_URL": "", "PATH": "/usr/bin:/bin"}
+    with Receiver() as rx:
+        env["SOLBOT_DISCORD_WEBHOOK_URL"] = rx.url
+        r = subprocess.run(
+            solbot_cmd(
+                "notify",
+                "send",
+                "--home",
+                str(tmp_path),
+                "--severity",
+                "P1",
+                "--title",
+                "Deploy production: FAILED",
+                "--message",
+                "OPS-009 failed",
+            ),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        bad = subprocess.run(
+            solbot_cmd(
+                "notify", "send", "--home", str(tmp_path), "--severity", "P9", "--title", "x"
+            ),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert r.returncode == 0, r.stderr
+    embed = rx.messages[0]["embeds"][0]
+    assert embed["title"] == "[P1] Deploy production: FAILED"
+    assert "OPS-009 failed" in embed["description"]
+    assert bad.returncode == 2 and len(rx.messages) == 1

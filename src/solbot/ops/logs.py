@@ -1,4 +1,5 @@
-"""Logging, configured once by the entry point: stdout (journald) and a rotated app.log.
+"""Logging, configured once by the entry point: stdout (journald) and a rotated app.log
+(by size here, or by logrotate — the file is reopened when logrotate has moved it).
 
 Level names are in capitals (``grep ERROR logs/app.log``). Every configured secret is
 replaced by ``***`` in every record, whichever handler writes it.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from logging.handlers import RotatingFileHandler
+from logging.handlers import RotatingFileHandler, WatchedFileHandler
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -32,7 +33,7 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure(logs_dir: Path, level: str, secrets: list[str]) -> None:
+def configure(logs_dir: Path, level: str, secrets: list[str], rotation: str = "internal") -> None:
     logs_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -40,7 +41,11 @@ def configure(logs_dir: Path, level: str, secrets: list[str]) -> None:
     redact = RedactSecrets(secrets)
     fmt = logging.Formatter(FORMAT)
     out = logging.StreamHandler(sys.stdout)
-    fileh = RotatingFileHandler(logs_dir / "app.log", maxBytes=20_000_000, backupCount=5)
+    fileh: logging.FileHandler
+    if rotation == "logrotate":
+        fileh = WatchedFileHandler(logs_dir / "app.log")
+    else:
+        fileh = RotatingFileHandler(logs_dir / "app.log", maxBytes=20_000_000, backupCount=5)
     for h in (out, fileh):
         h.setFormatter(fmt)
         h.addFilter(redact)

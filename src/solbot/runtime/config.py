@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     discord_webhook_url: SecretStr | None = None
     notify_fills: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # app.log: "internal" rotates by size (20 MB x 5); "logrotate" leaves it to
+    # deploy/logrotate/solbot (weekly) and reopens the file when it has been moved
+    log_rotation: Literal["internal", "logrotate"] = "internal"
 
     @classmethod
     def settings_customise_sources(
