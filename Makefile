@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo test lint typecheck fmt bench clean
+.PHONY: run demo test lint typecheck fmt bench clean pipeline
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(STAMP)  ## lint, types and the whole test suite
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+pipeline: $(STAMP)  ## rehearse the runbook's deploy flow locally (BREAK=step to sabotage one)
+	$(BIN)/solbot rehearse $(if $(BREAK),--break $(BREAK))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -191,3 +191,38 @@ def rollback(
         return
     out.print(f"rolled back {e.name} to {rel.version}", highlight=False)
     out.print(f"  next: sudo systemctl restart {e.unit}", highlight=False)
+
+
+@app.command()
+def rehearse(
+    break_: Annotated[
+        list[str] | None,
+        typer.Option("--break", help="sabotage this step on purpose (repeatable)"),
+    ] = None,
+    keep: Annotated[
+        Path | None, typer.Option(help="rehearse in this directory and keep it")
+    ] = None,
+    repo: Annotated[Path, typer.Option(help="the git repository to deploy from")] = Path("."),
+) -> None:
+    """The runbook's deployment flow on this machine (make pipeline): deploy staging, TST-085,
+    OPS-009, deploy production, its tests, an injected bad release → auto-stop → Discord,
+    rollback. Exit 1 naming the failing step; 2: unknown --break step."""
+    import sys
+
+    from solbot.ops.rehearsal import rehearse as run_rehearsal
+
+    try:
+        failed = run_rehearsal(
+            repo.resolve(),
+            Path(sys.prefix),
+            set(break_ or []),
+            keep.resolve() if keep else None,
+            say=lambda m: out.print(m, highlight=False, soft_wrap=True),
+        )
+    except ValueError as exc:
+        fail(EXIT_USAGE, str(exc))
+        return
+    if failed is not None:
+        out.print(f"pipeline FAILED at step {failed}", highlight=False)
+        raise typer.Exit(1)
+    out.print("pipeline passed: every step of the runbook's flow", highlight=False)
