@@ -35,6 +35,10 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
+def say(text: str) -> None:
+    out.print(text, highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Backup failures → one line and an exit code: 2 bad request, 3 corrupt, 4 S3."""
@@ -74,14 +78,10 @@ def backup_create(
             include_env=include_env,
         )
         rows = sum(got.tables.values())
-        out.print(
-            f"backup {got.archive.where} ({_human(got.archive.size)}; "
-            f"{len(got.tables)} tables, {rows:,} rows, integrity ok)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        size = _human(got.archive.size)
+        say(f"backup {got.archive.where} ({size}; {len(got.tables)} tables, {rows:,} rows, ok)")
         if got.uploaded:
-            out.print(f"uploaded {got.uploaded}", highlight=False, soft_wrap=True)
+            say(f"uploaded {got.uploaded}")
 
 
 @backup_app.command("list")
@@ -97,11 +97,7 @@ def backup_list(
     s = settings_or_exit(home, config)
     with _errors():
         for a in list_archives(s.home, to or s.backup_to, endpoint_url):
-            out.print(
-                f"{a.created:%Y-%m-%d %H:%M:%S}Z  {_human(a.size):>10}  {a.where}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            say(f"{a.created:%Y-%m-%d %H:%M:%S}Z  {_human(a.size):>10}  {a.where}")
 
 
 @backup_app.command("restore")
@@ -120,20 +116,10 @@ def backup_restore(
     with _errors():
         got = restore(s.home, s.db_url, source, endpoint_url=endpoint_url)
         rows = sum(got.tables.values())
-        out.print(
-            f"restored {source}: {len(got.tables)} tables, {rows:,} rows, integrity ok",
-            highlight=False,
-            soft_wrap=True,
-        )
+        say(f"restored {source}: {len(got.tables)} tables, {rows:,} rows, integrity ok")
         if got.kept is not None:
-            out.print(
-                f"  the replaced database is kept as {got.kept}", highlight=False, soft_wrap=True
-            )
-        out.print(
-            f"  config and logs from the archive are in {got.extracted}",
-            highlight=False,
-            soft_wrap=True,
-        )
+            say(f"  the replaced database is kept as {got.kept}")
+        say(f"  config and logs from the archive are in {got.extracted}")
 
 
 @backup_app.command("prune")
@@ -151,8 +137,8 @@ def backup_prune(
     with _errors():
         removed = prune(s.home, keep, to or s.backup_to, endpoint_url)
         for a in removed:
-            out.print(f"removed {a.where}", highlight=False, soft_wrap=True)
-        out.print(f"{len(removed)} removed, newest {keep} kept", highlight=False, soft_wrap=True)
+            say(f"removed {a.where}")
+        say(f"{len(removed)} removed, newest {keep} kept")
 
 
 @app.command()
