@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo test lint typecheck fmt bench clean pipeline
+.PHONY: run demo test lint typecheck fmt bench clean pipeline screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)  ## lint, types and the whole test suite
 
 pipeline: $(STAMP)  ## rehearse the runbook's deploy flow locally (BREAK=step to sabotage one)
 	$(BIN)/solbot rehearse $(if $(BREAK),--break $(BREAK))
+
+screenshots: $(STAMP)  ## refresh docs/dashboard-{desktop,phone}.png from a running paper bot
+	DASHBOARD_SCREENSHOTS=docs $(BIN)/pytest -q tests/integration/test_dashboard_browser.py -k kill_button
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

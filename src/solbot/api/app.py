@@ -239,6 +239,9 @@ def create_app(service: BotService) -> FastAPI:
         s.resume()
         return {"paused": False}
 
+    from solbot.api import dashboard
+
+    dashboard.install(app, s)
     return app
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from solbot.domain.messages import ms_to_datetime
 from solbot.reporting.metrics import drawdown
+from solbot.reporting.page import COLOURS, page, style_figure, tile
 from solbot.runtime.backtest import BacktestResult
 
 MAX_POINTS = 20_000  # larger series are decimated for the chart (every trade is kept)
@@ -69,6 +70,8 @@ def write_report(result: BacktestResult, out: Path, title: str) -> Path:
                 low=bars.low,
                 close=bars.close,
                 name=bars.symbol,
+                increasing={"line": {"color": COLOURS["up"]}},
+                decreasing={"line": {"color": COLOURS["down"]}},
             ),
             row=1,
             col=1,
@@ -91,8 +94,8 @@ def write_report(result: BacktestResult, out: Path, title: str) -> Path:
         if t.exit_ts is not None and t.exit_price is not None
     ]
     for pts, name, symbol, color in (
-        (entries, "entry", "triangle-up", "#1db954"),
-        (exits, "exit", "triangle-down", "#e5484d"),
+        (entries, "entry", "triangle-up", COLOURS["up"]),
+        (exits, "exit", "triangle-down", COLOURS["down"]),
     ):
         if pts:
             fig.add_trace(
@@ -107,7 +110,9 @@ def write_report(result: BacktestResult, out: Path, title: str) -> Path:
                 col=1,
             )
     fig.add_trace(
-        go.Scattergl(x=times, y=result.equity[idx], name="equity", line={"color": "#f5a524"}),
+        go.Scattergl(
+            x=times, y=result.equity[idx], name="equity", line={"color": COLOURS["equity"]}
+        ),
         row=2,
         col=1,
     )
@@ -117,25 +122,23 @@ def write_report(result: BacktestResult, out: Path, title: str) -> Path:
             y=-100 * drawdown(result.equity)[idx],
             name="drawdown %",
             fill="tozeroy",
-            line={"color": "#e5484d"},
+            line={"color": COLOURS["down"]},
         ),
         row=3,
         col=1,
     )
     m = result.metrics
-    subtitle = (
-        f"return {m.total_return:+.1%} · CAGR {m.cagr:+.1%} · Sharpe {m.sharpe:.2f} · "
-        f"max DD {m.max_drawdown:.1%} · trades {m.trades} · fees {m.fees_paid}"
-    )
-    fig.update_layout(
-        title={"text": f"{title}<br><sub>{subtitle}</sub>"},
-        template="plotly_dark",
-        height=900,
-        xaxis_rangeslider_visible=False,
-        hovermode="x unified",
-        margin={"l": 50, "r": 20, "t": 90, "b": 40},
-    )
+    style_figure(fig)
+    fig.update_layout(height=900, xaxis_rangeslider_visible=False, showlegend=False)
+    tiles = [
+        tile("Return", f"{m.total_return:+.1%}", f"CAGR {m.cagr:+.1%}", m.total_return),
+        tile("Sharpe", f"{m.sharpe:.2f}"),
+        tile("Max drawdown", f"{m.max_drawdown:.1%}"),
+        tile("Trades", f"{m.trades}", f"fees {float(m.fees_paid):,.2f}"),
+    ]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
-    fig.write_html(path, include_plotlyjs=True, full_html=True)  # JS embedded: works offline
+    span = f"{bars.symbol} {bars.timeframe} · {times[0]:%Y-%m-%d} → {times[-1]:%Y-%m-%d}"
+    note = "backtest through the engine the bot runs live · plotly.js inlined: works offline"
+    path.write_text(page(title, span, tiles, fig, note))
     return path

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from solbot.domain.messages import ms_to_datetime
 from solbot.reporting.metrics import drawdown
+from solbot.reporting.page import COLOURS, page, style_figure, tile
 from solbot.research.optimize import WalkForward
 
 
@@ -26,12 +27,16 @@ def write_walk_forward_report(wf: WalkForward, out: Path) -> Path:
         subplot_titles=("Out-of-sample equity (log)", "Drawdown %"),
     )
     fig.add_trace(
-        go.Scattergl(x=times, y=wf.equity[::step], name=wf.strategy, line={"color": "#f5a524"}),
+        go.Scattergl(
+            x=times, y=wf.equity[::step], name=wf.strategy, line={"color": COLOURS["equity"]}
+        ),
         row=1,
         col=1,
     )
     fig.add_trace(
-        go.Scattergl(x=times, y=bh[::step], name="buy & hold", line={"color": "#8aa4c8"}),
+        go.Scattergl(
+            x=times, y=bh[::step], name="buy & hold", line={"color": COLOURS["reference"]}
+        ),
         row=1,
         col=1,
     )
@@ -41,25 +46,29 @@ def write_walk_forward_report(wf: WalkForward, out: Path) -> Path:
             y=-100 * drawdown(wf.equity)[::step],
             name=f"{wf.strategy} drawdown",
             fill="tozeroy",
-            line={"color": "#e5484d"},
+            line={"color": COLOURS["down"]},
         ),
         row=2,
         col=1,
     )
     m, b = wf.metrics, wf.buy_hold
     fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_layout(
-        template="plotly_dark",
-        height=800,
-        hovermode="x unified",
-        title={
-            "text": f"{wf.strategy}: walk-forward ({len(wf.windows)} test months)<br><sub>"
-            f"OOS return {m.total_return:+.1%}, Sharpe {m.sharpe:.2f}, max DD "
-            f"{m.max_drawdown:.1%}, trades {m.trades} · buy & hold {b.total_return:+.1%}, "
-            f"max DD {b.max_drawdown:.1%}</sub>"
-        },
-    )
+    style_figure(fig)
+    fig.update_layout(height=800)
+    tiles = [
+        tile(
+            "OOS return",
+            f"{m.total_return:+.1%}",
+            f"buy & hold {b.total_return:+.1%}",
+            m.total_return,
+        ),
+        tile("Sharpe", f"{m.sharpe:.2f}", f"buy & hold {b.sharpe:.2f}"),
+        tile("Max drawdown", f"{m.max_drawdown:.1%}", f"buy & hold {b.max_drawdown:.1%}"),
+        tile("Trades", f"{m.trades}", f"{len(wf.windows)} test months"),
+    ]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "walk_forward.html"
-    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    title = f"{wf.strategy}: walk-forward, out-of-sample only"
+    note = "each month tested with parameters chosen on the 3 months before it"
+    path.write_text(page(title, f"{len(wf.windows)} test windows", tiles, fig, note))
     return path

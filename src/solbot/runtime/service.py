@@ -88,6 +88,8 @@ class BotService:
         self.bars_seen = 0
         self.recent_bars: deque[Bar] = deque(maxlen=1000)
         self.bar_seconds: deque[float] = deque(maxlen=5000)  # recent bar processing times
+        self.equity_points: deque[tuple[int, float]] = deque(maxlen=2000)  # (bar ts, equity)
+        self._changed = asyncio.Event()  # replaced on every change: the dashboard waits on it
         self.day: DayBook | None = None
         self.engine: Engine
         self.venue: SimulatedExchange | LiveVenue
@@ -280,6 +282,33 @@ class BotService:
         took = time.perf_counter() - t0
         self.bar_seconds.append(took)
         self.metrics.bar_latency.observe(took)
+        self.changed()
+
+    def changed(self) -> None:
+        """Wake whoever waits for news (the dashboard's event streams)."""
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping or self._stop.is_set()
+
+    async def wait_stop(self, timeout: float) -> None:
+        """Sleep ``timeout`` seconds, or less if the bot starts to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout)
+
+    async def wait_change(self, timeout: float) -> None:
+        """Until the next change, the stop, or ``timeout`` seconds."""
+        waits = [
+            asyncio.ensure_future(self._changed.wait()),
+            asyncio.ensure_future(self._stop.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     def analysis(self) -> dict[str, object]:
         """Indicators on the recent bars (TA-Lib); the regime classifier comes with the
@@ -331,6 +360,7 @@ class BotService:
             if self.day is not None and self.day.halted:
                 self.engine.set_trading_state(TradingState.ACTIVE, f"new trading day {day}")
             self.day = DayBook(day, equity)
+        self.equity_points.append((bar.ts, float(equity)))
         limit = self.day.start_equity * self.settings.daily_loss_limit
         if not self.day.halted and equity - self.day.start_equity <= -limit:
             self.day.halted = True
@@ -344,10 +374,12 @@ class BotService:
     def pause(self) -> None:
         self.paused = True
         self.store.audit("pause", {})
+        self.changed()
 
     def resume(self) -> None:
         self.paused = False
         self.store.audit("resume", {})
+        self.changed()
 
     def kill(self, reason: str) -> None:
         """HALTED -> cancel every resting order -> persist -> alert P0 -> exit EXIT_KILLED."""
@@ -393,6 +425,7 @@ class BotService:
         if not self.stop_reason:
             self.stop_reason = reason
         self._stop.set()
+        self.changed()
 
     # ---------------------------------------------------------------- running
     def feed(self) -> BarFeed:

@@ -1,0 +1,177 @@
+"""The live dashboard at ``/``: a page, its static files, one JSON view and a server-sent
+event stream.
+
+``GET /`` and ``/static/*`` serve ``api/static`` (and plotly.js from the installed plotly
+package: no CDN, works offline). ``GET /api/dashboard`` is everything the page shows;
+``GET /api/dashboard/stream`` sends the same view again whenever a bar has been processed
+(at least every 5 s), with only the bars, equity points and fills newer than the client's
+cursor. The stream ends as soon as the bot stops, so an open page never delays a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+
+from solbot import __version__
+
+if TYPE_CHECKING:
+    from solbot.runtime.service import BotService
+
+STATIC = Path(__file__).with_name("static")
+BARS = 300  # bars on the price chart
+FILLS = 200
+MIN_INTERVAL = 0.25  # seconds between two stream updates
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _dec(v: Decimal) -> str:
+    return "0" if v == 0 else format(v, "f")
+
+
+def _regimes(service: BotService, bars: list[Any]) -> list[str]:
+    if len(bars) < 2:
+        return ["MIXED"] * len(bars)
+    from solbot.data.bars import BarArrays
+    from solbot.indicators.regime import Regime, classify_arrays
+
+    a = BarArrays.from_rows(bars, service.settings.symbol, service.settings.timeframe)
+    return [Regime(int(r)).name for r in classify_arrays(a)]
+
+
+def view(service: BotService, since: int = -1) -> dict[str, Any]:
+    """Everything on the page; series only past ``since`` (a bar open time, ms)."""
+    s = service
+    inst = s.instrument
+    pf = s.engine.portfolio
+    equity, daily, total = s.pnl_snapshot()
+    start = s.day.start_equity if s.day is not None else equity
+    limit = start * s.settings.daily_loss_limit
+    recent = list(s.recent_bars)[-BARS:]
+    regimes = _regimes(s, recent)
+    bars = [(b, r) for b, r in zip(recent, regimes, strict=True) if b.ts > since]
+    fills = [
+        {
+            "ts": f.ts,
+            "side": f.side,
+            "price": _dec(f.price),
+            "qty": _dec(f.quantity),
+            "fee": f"{_dec(f.fee)} {f.fee_asset}",
+            "pnl": _dec(f.realised_pnl),
+        }
+        for f in s.store.fills(limit=FILLS)
+        if f.ts > since
+    ]
+    pos = pf.position
+    mark = s.mark()
+    healthy, problems = s.health()
+    kill_engaged = s.kill_reason is not None or s.settings.kill_flag.exists()
+    return {
+        "version": __version__,
+        "symbol": s.settings.symbol,
+        "timeframe": s.settings.timeframe,
+        "mode": "live" if s.live is not None else "paper",
+        "market": s.settings.market.value,
+        "now": time.time(),
+        "status": {
+            "healthy": healthy,
+            "problems": problems,
+            "trading_state": s.engine.risk.state.value,
+            "reason": s.engine.risk.reason,
+            "paused": s.paused,
+            "kill_switch": kill_engaged,
+            "kill_reason": s.kill_reason,
+            "uptime": round(s.uptime, 1),
+            "last_data": s.last_bar.ts if s.last_bar else None,
+            "bars_processed": s.bars_seen,
+            "token_configured": s.settings.api_token is not None,
+        },
+        "account": {
+            "quote": inst.quote,
+            "base": inst.base,
+            "equity": _dec(equity),
+            "daily_pnl": _dec(daily),
+            "total_pnl": _dec(total),
+            "day_start_equity": _dec(start),
+            "daily_loss_limit": _dec(inst.money(limit)),
+            "daily_loss_limit_ratio": _dec(s.settings.daily_loss_limit),
+            "balances": {a: _dec(f + lk) for a, (f, lk) in pf.ledger.snapshot().items()},
+        },
+        "position": {
+            "qty": _dec(pos.qty),
+            "avg_price": _dec(inst.money(pos.avg_price)) if not pos.is_flat else None,
+            "unrealised": _dec(inst.money(pos.unrealised_pnl(mark))),
+            "realised": _dec(inst.money(pos.realised_pnl)),
+        },
+        "orders": [
+            {
+                "id": o.order_id,
+                "side": o.side.value,
+                "type": o.type.value,
+                "qty": _dec(o.quantity),
+                "price": _dec(o.price) if o.price is not None else None,
+                "status": o.status.value,
+            }
+            for o in pf.open_orders()
+        ],
+        "bars": [[b.ts, b.open, b.high, b.low, b.close] for b, _ in bars],
+        "regimes": [r for _, r in bars],
+        "equity": [[ts, v] for ts, v in s.equity_points if ts > since],
+        "fills": fills,
+    }
+
+
+def install(app: FastAPI, service: BotService) -> None:
+    plotly_js = _plotly_js()
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text())
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> FileResponse:
+        if name == "plotly.min.js":
+            return FileResponse(plotly_js, media_type="text/javascript")
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise HTTPException(404, "not found")
+        return FileResponse(path)
+
+    @app.get("/api/dashboard")
+    async def dashboard(since: int = -1) -> dict[str, Any]:
+        return view(service, since)
+
+    @app.get("/api/dashboard/stream")
+    async def stream(request: Request, since: int = -1) -> StreamingResponse:
+        return StreamingResponse(
+            _events(service, request, since),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+
+async def _events(service: BotService, request: Request, since: int) -> AsyncIterator[str]:
+    cursor = since
+    while not service.stopping:
+        body = view(service, cursor)
+        if body["bars"]:
+            cursor = body["bars"][-1][0]
+        yield f"event: update\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+        if await request.is_disconnected():
+            return
+        await service.wait_change(5.0)
+        await service.wait_stop(MIN_INTERVAL)  # at most 4 updates a second; never delays a stop
+    # the last word: the page shows why the stream ended (kill switch, stop)
+    yield f"event: update\ndata: {json.dumps(view(service, cursor), separators=(',', ':'))}\n\n"

@@ -1,0 +1,72 @@
+"""The dashboard's server side on a real bot: the page and its files (plotly.js from the
+installed package, nothing from a CDN), /api/dashboard, and the event stream's cursor."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.botproc import Bot
+
+pytestmark = pytest.mark.integration
+
+
+def events(url: str, count: int, timeout: float = 20.0) -> list[dict]:
+    got = []
+    with httpx.stream("GET", url, timeout=timeout) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                got.append(json.loads(line[6:]))
+                if len(got) == count:
+                    break
+    return got
+
+
+def test_page_view_and_stream(tmp_path: Path) -> None:
+    bot = Bot(tmp_path, env={"SOLBOT_STRATEGY": "ladder"}, speed=20)
+    try:
+        bot.wait_ready()
+        page = bot.get("/")
+        assert page.status_code == 200 and "<title>SOL-Bot</title>" in page.text
+        scripts = re.findall(r'<script src="([^"]+)"', page.text)
+        assert scripts == ["/static/plotly.min.js", "/static/dashboard.js"]  # all local
+        for src in [*scripts, "/static/solbot.css"]:
+            assert bot.get(src).status_code == 200, src
+        assert len(bot.get("/static/plotly.min.js").content) > 1_000_000
+        for bad in ("/static/..%2Fapp.py", "/static/.hidden", "/static/nope.js"):
+            assert bot.get(bad).status_code == 404
+
+        bot.wait_until(lambda: bot.get("/api/trades").json(), 60, "a fill")
+        v = bot.get("/api/dashboard").json()
+        acct = bot.get("/api/account").json()
+        assert v["symbol"] == "SOL/USDT" and v["mode"] == "paper"
+        assert len(v["bars"]) == len(v["regimes"]) > 0 and len(v["equity"]) > 0
+        assert set(v["regimes"]) <= {"MIXED", "UPTREND", "DOWNTREND", "RANGE", "EMERGENCY"}
+        assert v["fills"] and {f["side"] for f in v["fills"]} <= {"buy", "sell"}
+        start = Decimal(v["account"]["day_start_equity"])
+        assert Decimal(v["account"]["daily_loss_limit"]) == (start * Decimal("0.05")).quantize(
+            Decimal("0.00000001")
+        )
+        assert abs(Decimal(v["account"]["equity"]) - Decimal(acct["equity"])) < 50  # moments apart
+
+        last = v["bars"][-1][0]
+        later = bot.get("/api/dashboard", params={"since": last}).json()
+        assert all(b[0] > last for b in later["bars"])
+        assert all(ts > last for ts, _ in later["equity"])
+
+        first, second = events(bot.url + f"/api/dashboard/stream?since={last}", 2)
+        assert all(b[0] > last for b in first["bars"])
+        # the second update carries only what is newer than the first one's bars
+        if first["bars"]:
+            assert all(b[0] > first["bars"][-1][0] for b in second["bars"])
+        assert second["status"]["bars_processed"] >= first["status"]["bars_processed"]
+    finally:
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(20) == 0
