@@ -8,7 +8,10 @@ latency inside the engine.
 * bar -> order: in-process, the Donchian strategy on the synthetic market; time from
   ``engine.on_bar`` to the venue receiving the order, for every bar that sent one.
 
-Usage: python bench/service_latency.py [--runs N]
+With ``--dashboards N`` every run first opens N dashboard event streams
+(``/api/dashboard/stream``, as N open browser tabs) that stay open through the kill or stop.
+
+Usage: python bench/service_latency.py [--runs N] [--dashboards N]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,13 +45,29 @@ def open_in_db(home: Path) -> int:
         con.close()
 
 
-def one_run(how: str) -> tuple[float, int, int]:
+def watch(url: str, first: threading.Event) -> None:
+    """One open dashboard: read the event stream until the bot closes it."""
+    import httpx
+
+    try:
+        with httpx.stream("GET", url + "/api/dashboard/stream", timeout=30) as r:
+            for _ in r.iter_lines():
+                first.set()
+    except httpx.HTTPError:
+        pass
+
+
+def one_run(how: str, dashboards: int = 0) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         bot = Bot(home, env={"SOLBOT_STRATEGY": "ladder"}, speed=40)
         try:
             bot.wait_ready()
             bot.wait_until(bot.open_orders, what="a resting order")
+            for _ in range(dashboards):
+                first = threading.Event()
+                threading.Thread(target=watch, args=(bot.url, first), daemon=True).start()
+                assert first.wait(10), "no dashboard update"
             t0 = time.perf_counter()
             if how == "kill":
                 (home / "data" / "kill-switch.flag").touch()
@@ -95,10 +115,12 @@ def pct(xs: np.ndarray, q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--dashboards", type=int, default=0, help="open event streams per run")
     args = ap.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; {args.runs} runs each"
+        f"{platform.python_version()}; {args.runs} runs each, "
+        f"{args.dashboards} dashboard streams open"
     )
     for how, label, target in (
         ("kill", "kill flag -> orders cancelled -> exited", 1.0),
@@ -106,7 +128,7 @@ def main() -> None:
     ):
         times, bad = [], 0
         for _ in range(args.runs):
-            elapsed, code, left = one_run(how)
+            elapsed, code, left = one_run(how, args.dashboards)
             times.append(elapsed)
             bad += int(code != (10 if how == "kill" else 0) or left != 0)
         xs = np.array(times) * 1000
