@@ -134,6 +134,9 @@ def deploy(
         typer.Option(help="rehearsals: take dependencies from this venv, install only solbot"),
     ] = None,
     keep: Annotated[int, typer.Option(min=2, help="releases to keep")] = 5,
+    user: Annotated[
+        str, typer.Option(help="the service user (as root: owner of data, logs, .env)")
+    ] = "solbot",
 ) -> None:
     """Install REF as a new release (own venv), keep the previous one in the backup dir the
     runbook restores from, render the systemd units and .env, switch `current`.
@@ -151,6 +154,7 @@ def deploy(
             port=port,
             deps_from=deps_from.resolve() if deps_from else None,
             keep=keep,
+            user=user,
             say=lambda m: out.print(f"  {m}", highlight=False),
         )
     except DeployError as exc:

@@ -214,3 +214,26 @@ def test_second_bot_on_the_same_home_is_refused(tmp_path: Path) -> None:
         assert bot.get("/api/status").status_code == 200  # the first one trades on
     finally:
         bot.kill_hard()
+
+
+def test_deploy_as_root_gives_the_service_user_its_state_and_keeps_releases_root(
+    tmp_path: Path,
+) -> None:
+    import pwd
+
+    needs_git_repo()
+    if os.geteuid() != 0:
+        pytest.skip("only root hands files over")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' here")
+    root = tmp_path / "root"
+    r = deploy(root, "staging", "--user", "nobody")
+    assert r.returncode == 0, r.stdout + r.stderr
+    app = root / "opt" / "solbot"
+    for path in (app, app / ".env", app / "data", app / "logs", app / "backups"):
+        assert path.stat().st_uid == nobody.pw_uid, path
+    release = app / "releases" / current(app)
+    assert release.stat().st_uid == 0 and (release / "venv").stat().st_uid == 0
+    assert "owned by nobody" in r.stdout

@@ -111,3 +111,11 @@ def test_market_data_staleness_threshold_follows_the_market(tmp_path):
         load_settings(tmp_path, environ={"SOLBOT_MARKET": "exchange", "SOLBOT_EXCHANGE": "binance"})
     )
     assert live.stale_after_seconds() == 3600 * 1.5 + 30  # 1h bars
+
+
+def test_unreadable_env_file_is_a_one_line_config_error(tmp_path):
+    from solbot.runtime.config import ConfigError, load_settings
+
+    (tmp_path / ".env").mkdir()  # unreadable as a file, whoever we are
+    with pytest.raises(ConfigError, match=r"\.env: .*the bot's user must be able to read it"):
+        load_settings(tmp_path, environ={})

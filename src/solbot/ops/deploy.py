@@ -220,6 +220,7 @@ def deploy(
     python: str = sys.executable,
     deps_from: Path | None = None,
     keep: int = 5,
+    user: str = "solbot",
     say: Callable[[str], None] = lambda _: None,
 ) -> Release:
     """Install ``ref`` of ``repo`` as a new release of ``env`` and make it current."""
@@ -275,11 +276,38 @@ def deploy(
         env_file.chmod(0o600)
         say(f"wrote {env_file} (mode 0600); pull secrets into it before trading live")
     _render_units(env, root, src, port or env.port)
+    owner = _hand_over(app, user)
+    if owner:
+        say(owner)
     _switch(app, version)
     say(f"current → {version}; units in {unit.parent}")
     _log(app, action="deploy", version=version, commit=commit, ref=ref, previous=previous)
     _prune(app, keep, protect={version, previous, _backup_version(env, root)})
     return Release(version, commit, ref, meta["created"], release)
+
+
+def _hand_over(app: Path, user: str) -> str | None:
+    """Run as root (sudo solbot deploy): give the service user what it writes — the home
+    itself, .env, data/, logs/, backups/ — and leave the releases root's (read-only to the
+    bot). Without root, or without that user (tests, rehearsals), nothing changes."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return None
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return f"no user {user!r} here: files stay owned by root"
+    (app / "backups").mkdir(exist_ok=True)
+    os.chown(app, pw.pw_uid, pw.pw_gid)
+    for path in (app / ".env", app / "data", app / "logs", app / "backups"):
+        if not path.exists():
+            continue
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in dirnames + filenames:
+                os.chown(Path(dirpath) / name, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+    return f"data, logs, backups and .env owned by {user}; releases stay root's"
 
 
 def _render_units(env: Environment, root: Path, src: Path, port: int) -> None:

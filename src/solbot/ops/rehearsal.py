@@ -107,6 +107,7 @@ class Rehearsal:
     say: Callable[[str], None]
     discord: Discord = field(default_factory=Discord)
     envs: dict[str, Env] = field(default_factory=dict)
+    blockers: list[socket.socket] = field(default_factory=list)  # --break start-*: a taken port
 
     # ------------------------------------------------------------------ helpers
     def solbot(
@@ -184,6 +185,8 @@ class Rehearsal:
                 p.wait(timeout=timeout)
 
     def kill_all(self) -> None:
+        for b in self.blockers:
+            b.close()
         for e in self.envs.values():
             pid = holder(e.app / "data")
             if pid and pid > 0:
@@ -231,7 +234,7 @@ class Rehearsal:
             blocker = socket.socket()
             blocker.bind(("127.0.0.1", e.port))
             blocker.listen()
-            self._blocker = blocker
+            self.blockers.append(blocker)
         if f"pnl-zero-{e.name}" in self.breaks:
             with (e.app / ".env").open("a") as f:
                 f.write(TRADES_AT_ONCE)

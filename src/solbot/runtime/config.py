@@ -233,7 +233,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.exists():
         return out
-    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text()
+    except OSError as exc:  # e.g. root-owned 0600 while the bot runs as its own user
+        raise ConfigError(
+            f"{path}: {exc.strerror} (the bot's user must be able to read it)"
+        ) from None
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
