@@ -206,3 +206,45 @@ def test_s3_upload_list_prune_and_restore_through_moto(tmp_path: Path) -> None:
             home, "create", "--to", "s3://no-such-bucket/x", "--endpoint-url", url, **AWS_ENV
         )
         assert missing.returncode == 4 and "NoSuchBucket" in missing.stderr
+
+
+def test_online_backup_of_a_large_database_finishes_under_constant_writes(tmp_path: Path) -> None:
+    """A backup copied in chunks restarts whenever another connection commits; with a bot
+    writing every bar and a database of more than a few thousand pages it never finished.
+    The copy is one snapshot: it must finish while a writer commits every millisecond."""
+    import threading
+
+    from solbot.ops.backup import create
+
+    (tmp_path / "data").mkdir()
+    db = tmp_path / "data" / "solbot.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE fills(id INTEGER PRIMARY KEY, blob TEXT)")
+    con.executemany("INSERT INTO fills(blob) VALUES (?)", [("x" * 200,)] * 300_000)  # 60 MB
+    con.commit()
+    con.close()
+    stop = threading.Event()
+
+    def write() -> None:
+        w = sqlite3.connect(db, timeout=30)
+        while not stop.is_set():
+            w.execute("INSERT INTO fills(blob) VALUES ('new')")
+            w.commit()
+            time.sleep(0.001)
+        w.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    result: list[object] = []
+    worker = threading.Thread(
+        target=lambda: result.append(create(tmp_path, f"sqlite:///{db}")), daemon=True
+    )
+    try:
+        worker.start()
+        worker.join(timeout=60)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert result, "the online backup did not finish within 60 s under constant writes"
+    assert result[0].tables["fills"] >= 300_000  # type: ignore[attr-defined]

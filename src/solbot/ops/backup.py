@@ -133,11 +133,16 @@ def db_facts(path: Path) -> tuple[str, dict[str, int]]:
 
 
 def _online_copy(src: Path, dst: Path) -> None:
-    """SQLite's backup API: a consistent snapshot even while the bot writes (WAL mode)."""
+    """SQLite's backup API: a consistent snapshot even while the bot writes (WAL mode).
+
+    One step (``pages=-1``): the copy reads one snapshot under a single read transaction,
+    which in WAL mode does not block the bot's writes. Copying in chunks instead would
+    restart from the first page whenever the bot commits in between — with a bar a second
+    and a large database, a backup that never ends."""
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
     target = sqlite3.connect(dst)
     try:
-        source.backup(target, pages=1024)
+        source.backup(target, pages=-1)
         target.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal
     finally:
         target.close()
@@ -200,7 +205,7 @@ def create(
             },
         }
         part = tmp / name
-        with tarfile.open(part, "w:gz") as tar:
+        with tarfile.open(part, "w:gz", compresslevel=6) as tar:
             data = json.dumps(manifest, indent=2).encode()
             info = tarfile.TarInfo("MANIFEST.json")
             info.size, info.mtime, info.mode = len(data), int(now.timestamp()), 0o600
