@@ -200,7 +200,9 @@ def create_app(service: BotService) -> FastAPI:
 
     @app.get("/api/analysis/{symbol}")
     async def analysis(symbol: str) -> dict[str, Any]:
-        return {"symbol": known(symbol), **s.analysis()}
+        from solbot.api.analysis import analysis as indicators
+
+        return {"symbol": known(symbol), **indicators(s)}
 
     @app.get("/api/strategy/{symbol}")
     async def strategy(symbol: str) -> dict[str, Any]:

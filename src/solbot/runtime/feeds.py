@@ -12,13 +12,16 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from solbot.data.bars import BarArrays, timeframe_ms
 from solbot.data.synthetic import synthetic_market
 from solbot.domain.messages import Bar
+
+if TYPE_CHECKING:
+    from solbot.runtime.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -170,3 +173,31 @@ class CcxtFeed:
                 yield Bar(ts, float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
             if len(rows) < 1000:
                 await asyncio.sleep(self.poll)
+
+
+def feed_for(s: Settings) -> BarFeed:
+    """The market data source the settings name."""
+    from solbot.runtime.config import MarketSource
+
+    if s.market is MarketSource.REPLAY:
+        assert s.replay_file is not None
+        return ReplayFeed(s.replay_file, s.speed)
+    if s.market is MarketSource.EXCHANGE:
+        from solbot.data.download import ccxt_exchange
+
+        assert s.exchange is not None
+        rest = CcxtFeed(
+            ccxt_exchange(s.exchange, s.exchange_url),
+            s.symbol,
+            s.timeframe,
+            poll=s.exchange_poll_seconds,
+        )
+        if s.exchange_stream:
+            from solbot.runtime.streamfeed import StreamFeed, stream_exchange
+
+            ws = stream_exchange(s.exchange, s.exchange_url, s.exchange_ws_url)
+            if ws is not None:
+                log.info("market data: %s stream, REST for history and gaps", s.exchange)
+                return StreamFeed(rest, ws)
+        return rest
+    return SyntheticFeed(s.seed, s.timeframe, s.speed)

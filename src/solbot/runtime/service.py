@@ -33,7 +33,6 @@ from solbot.domain.messages import (
     OrderSubmitted,
     SubmitOrder,
     TradingStateChanged,
-    ms_to_datetime,
 )
 from solbot.domain.orders import OrderStatus
 from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
@@ -48,7 +47,7 @@ from solbot.persistence.store import Restored, Store
 from solbot.runtime.backtest import instrument_for
 from solbot.runtime.config import MarketSource, Settings
 from solbot.runtime.exitcodes import EXIT_INTERNAL, EXIT_KILLED, EXIT_OK
-from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
+from solbot.runtime.feeds import BarFeed, CcxtFeed, feed_for
 from solbot.strategies import create
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
@@ -310,46 +309,6 @@ class BotService:
             for w in waits:
                 w.cancel()
 
-    def analysis(self) -> dict[str, object]:
-        """Indicators on the recent bars (TA-Lib); the regime classifier comes with the
-        strategies issue."""
-        from solbot.data.bars import BarArrays
-        from solbot.indicators import vectorised as vec
-        from solbot.indicators.regime import Regime, classify_arrays
-
-        bars = list(self.recent_bars)
-        if len(bars) < 60:
-            return {"bars": len(bars), "ready": False, "indicators": {}}
-        a = BarArrays.from_rows(bars, self.settings.symbol, self.settings.timeframe)
-        up, _mid, lo = vec.donchian(a.high, a.low, 20)
-        bb_up, _bb_mid, bb_lo = vec.bollinger(a.close, 20, 2.0)
-        last = {
-            "ema10": vec.ema(a.close, 10),
-            "ema55": vec.ema(a.close, 55),
-            "atr14": vec.atr(a.high, a.low, a.close, 14),
-            "adx14": vec.adx(a.high, a.low, a.close),
-            "rsi14": vec.rsi(a.close),
-            "sar": vec.sar(a.high, a.low),
-            "donchian_upper20": up,
-            "donchian_lower20": lo,
-            "bollinger_upper": bb_up,
-            "bollinger_lower": bb_lo,
-        }
-        values = {k: round(float(v[-1]), 6) for k, v in last.items()}
-        values["atr_pct"] = round(values["atr14"] / float(a.close[-1]), 6)
-        regimes = classify_arrays(a)
-        names = [Regime(int(r)).name for r in regimes[-50:]]
-        values["ema10_slope5"] = round(float(last["ema10"][-1] / last["ema10"][-6] - 1), 6)
-        return {
-            "bars": len(bars),
-            "ready": True,
-            "time": ms_to_datetime(bars[-1].ts),
-            "close": bars[-1].close,
-            "regime": names[-1],
-            "recent_regimes": names,
-            "indicators": values,
-        }
-
     def _skip_bar(self, bar: Bar) -> None:
         self.engine.warm_up(bar)  # the market moves on (resting orders may fill); no strategy
 
@@ -428,35 +387,10 @@ class BotService:
         self.changed()
 
     # ---------------------------------------------------------------- running
-    def feed(self) -> BarFeed:
-        s = self.settings
-        if s.market is MarketSource.REPLAY:
-            assert s.replay_file is not None
-            return ReplayFeed(s.replay_file, s.speed)
-        if s.market is MarketSource.EXCHANGE:
-            from solbot.data.download import ccxt_exchange
-
-            assert s.exchange is not None
-            rest = CcxtFeed(
-                ccxt_exchange(s.exchange, s.exchange_url),
-                s.symbol,
-                s.timeframe,
-                poll=s.exchange_poll_seconds,
-            )
-            if s.exchange_stream:
-                from solbot.runtime.streamfeed import StreamFeed, stream_exchange
-
-                ws = stream_exchange(s.exchange, s.exchange_url, s.exchange_ws_url)
-                if ws is not None:
-                    log.info("market data: %s stream, REST for history and gaps", s.exchange)
-                    return StreamFeed(rest, ws)
-            return rest
-        return SyntheticFeed(s.seed, s.timeframe, s.speed)
-
     async def _market(self) -> None:
         last = self.store.restore(self.settings.symbol).kv.get("last_bar_ts")
         after = int(last) if last else None
-        feed = self.feed()
+        feed = feed_for(self.settings)
         rest = getattr(feed, "rest", feed)
         if isinstance(rest, CcxtFeed) and self.live is not None:
             rest.gate = self.live.ban_left  # one IP, one ban: market data waits it out too
