@@ -37,7 +37,8 @@ def test_the_whole_runbook_flow_passes() -> None:
     steps = re.findall(r"\] (\S+)\s+(ok|FAIL)", r.stdout)
     assert [s for s, _ in steps] == [
         "deploy-staging", "start-staging", "stop-test-staging", "pnl-zero-staging",
-        "stop-staging", "deploy-production", "start-production", "stop-test-production",
+        "stop-staging", "deploy-production", "start-production", "doctor-production",
+        "stop-test-production",
         "pnl-zero-production", "deploy-production-bad", "start-production-bad", "auto-stop",
         "rollback",
     ]  # fmt: skip

@@ -302,6 +302,20 @@ class Rehearsal:
         version = httpx.get(f"{e.url}/api/status", timeout=5).json()["version"]
         return out.strip().splitlines()[-2].strip() + f"; healthy again (solbot {version})"
 
+    def doctor(self, e: Env) -> str:
+        """`solbot doctor` on the deployed home: no check may fail (warnings are allowed:
+        no Prometheus and no backup yet in a rehearsal)."""
+        _cmd, env, _cwd = self.unit_env(e)
+        if f"doctor-{e.name}" in self.breaks:  # secrets readable by everyone
+            (e.app / ".env").chmod(0o644)
+        r = self.solbot("doctor", "--home", str(e.app), env=env)
+        failed = [ln for ln in r.stdout.splitlines() if ln.startswith("FAIL")]
+        if r.returncode != 0 or failed:
+            raise StepFailed(f"solbot doctor: {failed[0] if failed else r.stderr.strip()}")
+        lines = [ln for ln in r.stdout.splitlines() if ln[:4] in ("ok  ", "warn")]
+        warns = sum(ln.startswith("warn") for ln in lines)
+        return f"{len(lines) - warns} checks ok, {warns} warnings"
+
     def stop_step(self, e: Env) -> str:
         self.stop(e)
         return f"{e.unit} stopped"
@@ -315,6 +329,7 @@ class Rehearsal:
         yield "stop-staging", lambda: self.stop_step(stg)
         yield "deploy-production", lambda: self.deploy(prod)
         yield "start-production", lambda: self.start_step(prod)
+        yield "doctor-production", lambda: self.doctor(prod)
         yield "stop-test-production", lambda: self.stop_test(prod)
         yield "pnl-zero-production", lambda: self.pnl_zero(prod)
         yield "deploy-production-bad", lambda: self.stop_step(prod) + "; " + self.deploy(prod, True)
@@ -325,7 +340,8 @@ class Rehearsal:
 
 STEPS = (
     "deploy-staging", "start-staging", "stop-test-staging", "pnl-zero-staging",
-    "deploy-production", "start-production", "stop-test-production", "pnl-zero-production",
+    "deploy-production", "start-production", "doctor-production", "stop-test-production",
+    "pnl-zero-production",
     "rollback",
 )  # fmt: skip
 
