@@ -41,14 +41,25 @@ def _dec(v: Decimal) -> str:
     return "0" if v == 0 else format(v, "f")
 
 
+_regime_cache: dict[tuple[int, int, int], list[str]] = {}
+
+
 def _regimes(service: BotService, bars: list[Any]) -> list[str]:
+    """The regime of each bar; computed once per new bar, however many pages watch."""
     if len(bars) < 2:
         return ["MIXED"] * len(bars)
+    key = (id(service), bars[0].ts, bars[-1].ts)
+    hit = _regime_cache.get(key)
+    if hit is not None and len(hit) == len(bars):
+        return hit
     from solbot.data.bars import BarArrays
     from solbot.indicators.regime import Regime, classify_arrays
 
     a = BarArrays.from_rows(bars, service.settings.symbol, service.settings.timeframe)
-    return [Regime(int(r)).name for r in classify_arrays(a)]
+    names = [Regime(int(r)).name for r in classify_arrays(a)]
+    _regime_cache.clear()  # one entry: the latest bars
+    _regime_cache[key] = names
+    return names
 
 
 def view(service: BotService, since: int = -1) -> dict[str, Any]:

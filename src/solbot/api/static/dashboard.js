@@ -174,6 +174,7 @@ function connect() {
   es.addEventListener("update", (e) => {
     merge(JSON.parse(e.data));
     render();
+    lastUpdate = Date.now();
     $("conn").textContent = "live";
     $("conn").className = "pill ok";
   });
@@ -182,6 +183,15 @@ function connect() {
     $("conn").className = "pill bad";
   };
 }
+
+// the stream sends at least every 5 s: silence for 15 s means the page shows old numbers
+let lastUpdate = Date.now();
+setInterval(() => {
+  if (Date.now() - lastUpdate > 15000 && $("conn").textContent === "live") {
+    $("conn").textContent = "stale";
+    $("conn").className = "pill warn";
+  }
+}, 1000);
 
 function askToken(title, always) {
   return new Promise((resolve) => {
