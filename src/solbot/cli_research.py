@@ -98,6 +98,9 @@ def optimize(
             f"study {name!r} at {url}: {len(st.trials)} trials, best objective "
             f"{value:.3f} with {params}"
         )
+        from solbot.research.report import write_study_report
+
+        out.print(f"report: {write_study_report(st, out_dir, strategy)}")
         out.print("in-sample: judge parameters by the walk-forward report, not by this number")
 
 

@@ -45,6 +45,9 @@ def test_optimize_with_sqlite_storage_then_walk_forward(tmp_path, data_file):
     best = json.loads((tmp_path / "o" / "best.json").read_text())
     assert best["trials"] == 4 and set(best["params"]) == {"entry_period", "exit_period"}
     assert (tmp_path / "o" / "optuna.sqlite").exists()
+    study = (tmp_path / "o" / "study.html").read_text()
+    assert "solbot.css" not in study and "--panel" in study  # the dashboard's stylesheet, inlined
+    assert study.count("Plotly.newPlot") == 2 and "in-sample" in study
     wf = subprocess.run(
         solbot_cmd(
             "optimize",

@@ -42,8 +42,12 @@ def tile(label: str, value: str, sub: str = "", sign: float | None = None) -> st
 
 
 def page(title: str, subtitle: str, tiles: list[str], fig: Any, note: str = "") -> str:
-    """A complete offline page: header, tiles, the figure (plotly.js inlined), a note."""
-    body = fig.to_html(include_plotlyjs=True, full_html=False, config={"displayModeBar": False})
+    """A complete offline page: header, tiles, the figure(s) (plotly.js inlined once), a note."""
+    figs = fig if isinstance(fig, list) else [fig]
+    body = '</section><section class="card wide">'.join(
+        f.to_html(include_plotlyjs=i == 0, full_html=False, config={"displayModeBar": False})
+        for i, f in enumerate(figs)
+    )
     foot = f"<footer>{html.escape(note)}</footer>" if note else ""
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

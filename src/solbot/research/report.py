@@ -4,6 +4,7 @@ and the parameters chosen in each window. Self-contained (plotly.js inlined)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from solbot.domain.messages import ms_to_datetime
 from solbot.reporting.metrics import drawdown
@@ -71,4 +72,34 @@ def write_walk_forward_report(wf: WalkForward, out: Path) -> Path:
     title = f"{wf.strategy}: walk-forward, out-of-sample only"
     note = "each month tested with parameters chosen on the 3 months before it"
     path.write_text(page(title, f"{len(wf.windows)} test windows", tiles, fig, note))
+    return path
+
+
+def write_study_report(study: Any, out: Path, strategy: str) -> Path:
+    """``study.html`` for a plain ``solbot optimize``: the objective trial by trial and each
+    parameter against it. In-sample by nature — the page says so."""
+    import optuna.visualization as vis
+
+    done = [t for t in study.trials if t.value is not None]
+    figs = [vis.plot_optimization_history(study)]
+    if study.best_params:
+        figs.append(vis.plot_slice(study))
+    for fig in figs:
+        style_figure(fig)
+        fig.update_layout(height=420, title=None)
+    best = study.best_trial if done else None
+    tiles = [
+        tile("Trials", f"{len(study.trials)}", f"{len(done)} with a value"),
+        tile("Best objective", f"{best.value:.3f}" if best else "—", "Sharpe − 2 × max DD"),
+        tile(
+            "Best parameters",
+            ", ".join(f"{k}={v}" for k, v in (best.params if best else {}).items()) or "—",
+        ),
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "study.html"
+    note = "in-sample: judge parameters by the walk-forward report (--walk-forward), not by this"
+    path.write_text(
+        page(f"{strategy}: optimiser study {study.study_name}", "in-sample", tiles, figs, note)
+    )
     return path
