@@ -70,3 +70,27 @@ def test_page_view_and_stream(tmp_path: Path) -> None:
     finally:
         bot.signal(signal.SIGTERM)
         assert bot.wait_exit(20) == 0
+
+
+def test_the_equity_curve_survives_a_restart(tmp_path: Path) -> None:
+    bot = Bot(tmp_path, speed=40)
+    try:
+        bot.wait_ready()
+        bot.wait_until(lambda: len(bot.get("/api/dashboard").json()["equity"]) >= 30, 30, "bars")
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(20) == 0
+    finally:
+        bot.kill_hard()
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "data" / "solbot.sqlite")
+    stored = [r[0] for r in con.execute("SELECT ts FROM equity_points ORDER BY ts")]
+    con.close()
+    assert len(stored) >= 30
+    again = Bot(tmp_path, speed=1)  # slow: the curve must come from the database, not new bars
+    try:
+        again.wait_ready()
+        equity = again.get("/api/dashboard").json()["equity"]
+        assert [ts for ts, _ in equity][: len(stored)] == stored
+    finally:
+        again.kill_hard()

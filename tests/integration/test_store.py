@@ -78,7 +78,7 @@ def test_audit_log_is_append_only(store):
 def test_migrate_is_idempotent(store):
     store.migrate()
     with store.engine.connect() as c:
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_order_intent_is_on_disk_before_the_venue_sees_it(tmp_path):
@@ -99,3 +99,40 @@ def test_order_intent_is_on_disk_before_the_venue_sees_it(tmp_path):
     svc.engine.execute([SubmitOrder(Side.BUY, OrderType.LIMIT, D("1"), price=D("5.00"))])
     assert seen == [("sb-1", "submitted")]
     svc.store.close()
+
+
+def test_equity_points_are_kept_newest_first_and_pruned(store):
+    from solbot.persistence import store as store_module
+
+    keep, every = store_module.EQUITY_KEEP, store_module.EQUITY_PRUNE_EVERY
+    n = keep + 2 * every + 7
+    with store.batch():
+        for i in range(n):
+            b = (1_000 * i, 1.0, 1.0, 1.0, 1.0, 1.0)
+            store.bar_done(b, "2026-01-01", D("100"), D(100 + i), False)
+    points = store.equity_points()
+    assert len(points) == keep  # the newest, oldest first
+    assert points[-1] == (1_000 * (n - 1), D(100 + n - 1))
+    assert [ts for ts, _ in points] == sorted(ts for ts, _ in points)
+    with store.session() as s:  # pruned on disk too (every EQUITY_PRUNE_EVERY bars)
+        rows = s.execute(text("SELECT count(*) FROM equity_points")).scalar()
+    assert keep <= rows < keep + every
+
+
+def test_a_version_0001_database_upgrades_keeping_its_rows(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    from solbot.persistence.store import MIGRATIONS
+
+    s = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with s.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO kv (key, value) VALUES ('initial_quote', '10000')"))
+    s.migrate()  # to head: 0002 adds equity_points
+    assert s.restore("SOL/USDT").kv["initial_quote"] == "10000"
+    assert s.equity_points() == []
+    s.close()

@@ -90,6 +90,14 @@ class DailyPnlRow(Base):
     halted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class EquityRow(Base):
+    """The account's equity after a bar (the newest ~2,000 are kept)."""
+
+    __tablename__ = "equity_points"
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    equity: Mapped[Decimal] = mapped_column(DecimalText)
+
+
 class AuditRow(Base):
     """Append-only: the migration adds triggers that refuse UPDATE and DELETE (SQLite)."""
 

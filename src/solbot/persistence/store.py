@@ -22,7 +22,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -36,6 +36,7 @@ from solbot.persistence.models import (
     AuditRow,
     BalanceRow,
     DailyPnlRow,
+    EquityRow,
     FillRow,
     KvRow,
     OrderRow,
@@ -43,6 +44,8 @@ from solbot.persistence.models import (
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+EQUITY_KEEP = 2000  # per-bar equity points kept for the dashboard
+EQUITY_PRUNE_EVERY = 500  # bars between two prunes
 
 
 @dataclass(slots=True)
@@ -94,6 +97,7 @@ class Store:
         self.engine = make_engine(url)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self._batch: Session | None = None
+        self._bars_since_prune = 0
 
     def migrate(self) -> None:
         cfg = Config()
@@ -222,6 +226,15 @@ class Store:
         with self._tx() as s:
             s.merge(KvRow(key="last_bar_ts", value=str(bar[0])))
             s.merge(KvRow(key="last_bar", value=json.dumps(list(bar))))
+            s.merge(EquityRow(ts=int(bar[0]), equity=last_equity))
+            self._bars_since_prune += 1
+            if self._bars_since_prune >= EQUITY_PRUNE_EVERY:
+                self._bars_since_prune = 0
+                cutoff = s.scalar(
+                    select(EquityRow.ts).order_by(EquityRow.ts.desc()).offset(EQUITY_KEEP).limit(1)
+                )
+                if cutoff is not None:
+                    s.execute(delete(EquityRow).where(EquityRow.ts <= cutoff))
             s.merge(
                 DailyPnlRow(
                     day=day, start_equity=start_equity, last_equity=last_equity, halted=halted
@@ -255,6 +268,14 @@ class Store:
             if open_only:
                 q = q.where(OrderRow.status.in_([st.value for st in OrderStatus if st.is_open]))
             return list(s.scalars(q.limit(limit)))
+
+    def equity_points(self, limit: int = EQUITY_KEEP) -> list[tuple[int, Decimal]]:
+        """The newest ``limit`` per-bar equity values, oldest first."""
+        with self.session() as s:
+            rows = s.execute(
+                select(EquityRow.ts, EquityRow.equity).order_by(EquityRow.ts.desc()).limit(limit)
+            ).all()
+        return [(int(ts), eq) for ts, eq in reversed(rows)]
 
     def trade_ids(self, symbol: str) -> list[str]:
         with self.session() as s:

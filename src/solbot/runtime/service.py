@@ -168,6 +168,7 @@ class BotService:
             self.last_bar = Bar(*json.loads(restored.kv["last_bar"]))
             self.engine.last_bar = self.last_bar
         self._restore_day(restored)
+        self.equity_points.extend((ts, float(eq)) for ts, eq in self.store.equity_points())
         self.store.audit(
             "start",
             {"version": __version__, "market": s.market.value, "resumed": not restored.empty},
