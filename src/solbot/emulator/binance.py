@@ -22,20 +22,15 @@ Not Binance: ``GET /emulator/state`` returns every order, trade and balance, for
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import math
-import random
 import time
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from solbot.data.bars import timeframe_ms
@@ -50,11 +45,11 @@ from solbot.domain.messages import (
 )
 from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
-from solbot.emulator.faults import FAULT_KINDS, FaultSpec, FaultSpecError
+from solbot.emulator.faults import FaultSpec, FaultSpecError
+from solbot.emulator.gate import Gate
 from solbot.emulator.wire import BinanceError, order_json
 from solbot.emulator.wire import OrderRec as _OrderRec
 from solbot.emulator.wire import d as _d
-from solbot.emulator.wire import err as _err
 from solbot.emulator.wire import symbol_info as _symbol_info
 from solbot.runtime.feeds import SyntheticFeed
 from solbot.venues.sim import SimConfig, SimulatedExchange
@@ -80,9 +75,8 @@ class BinanceEmulator:
     ) -> None:
         self.inst = sol_usdt()
         self.symbol = self.inst.base + self.inst.quote
-        self.api_key, self._secret = api_key, api_secret.encode()
         self.faults = faults or FaultSpec()
-        self._rng = random.Random(self.faults.seed)
+        self.gate = Gate(api_key, api_secret, self.faults)
         self.speed, self.timeframe = speed, timeframe
         self.step = timeframe_ms(timeframe)
         self.sim = SimulatedExchange(
@@ -98,11 +92,6 @@ class BinanceEmulator:
         self.trades: list[dict[str, Any]] = []
         self._next_order = 1000
         self._next_trade = 5000
-        self._banned_until = 0.0
-        self.fault_counts: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
-        self.requests = 0
-        self.faulty_requests = 0  # requests that could draw a fault (the fault rate's base)
-        self.banned_requests = 0  # answered 418 because a ban was running
         self._pending_reject: str | None = None
         now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
         start = (now // self.step - history) * self.step
@@ -194,94 +183,6 @@ class BinanceEmulator:
             ):
                 rec.status = "FILLED"
                 rec.update_time = ts
-
-    # ---------------------------------------------------------------- auth and faults
-    async def _params(self, request: Request, signed: bool) -> dict[str, str]:
-        raw_query = request.url.query
-        body = (await request.body()).decode() if request.method == "POST" else ""
-        params = dict(parse_qsl(raw_query, keep_blank_values=True))
-        params.update(parse_qsl(body, keep_blank_values=True))
-        if not signed:
-            return params
-        if request.headers.get("X-MBX-APIKEY") != self.api_key:
-            raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
-        payload = body if request.method == "POST" and body else raw_query
-        head, sep, sig = payload.rpartition("&signature=")
-        expected = hmac.new(self._secret, head.encode(), hashlib.sha256).hexdigest()
-        if not sep or not hmac.compare_digest(sig, expected):
-            raise BinanceError(400, -1022, "Signature for this request is not valid.")
-        try:
-            ts = int(params["timestamp"])
-        except (KeyError, ValueError):
-            raise BinanceError(
-                400, -1102, "Mandatory parameter 'timestamp' was not sent."
-            ) from None
-        window = int(params.get("recvWindow", "5000"))
-        wall = time.time_ns() // 1_000_000
-        if ts > wall + 1000 or wall - ts > window:
-            raise BinanceError(
-                400, -1021, "Timestamp for this request is outside of the recvWindow."
-            )
-        return params
-
-    def ban(self, seconds: float) -> None:
-        """An IP ban like Binance's after too many 429s: every request gets 418 until it ends."""
-        self._banned_until = time.monotonic() + seconds
-
-    def _banned(self) -> Response:
-        left = max(1, math.ceil(self._banned_until - time.monotonic()))
-        return _err(418, -1003, "Way too many requests; IP banned.", {"Retry-After": str(left)})
-
-    def _draw_fault(self) -> str | None:
-        r = self._rng.random()
-        acc = 0.0
-        for kind in FAULT_KINDS:
-            acc += self.faults.rates.get(kind, 0.0)
-            if r < acc:
-                return kind
-        return None
-
-    async def _handle(
-        self, request: Request, fn: Any, signed: bool = True, faulty: bool = True
-    ) -> Response:
-        self.requests += 1
-        if self.faults.latency:
-            await asyncio.sleep(self.faults.latency)
-        if time.monotonic() < self._banned_until and request.url.path.startswith("/api/"):
-            self.banned_requests += 1
-            return self._banned()
-        if faulty:
-            self.faulty_requests += 1
-        fault = self._draw_fault() if faulty else None
-        if fault is not None:
-            self.fault_counts[fault] += 1
-        if fault == "429":
-            return _err(
-                429,
-                -1003,
-                "Too many requests; current limit is exceeded.",
-                {"Retry-After": str(self.faults.retry_after)},
-            )
-        if fault == "418":
-            self.ban(self.faults.ban)
-            return self._banned()
-        if fault == "500":
-            return _err(500, -1001, "Internal error; unable to process your request.")
-        try:
-            params = await self._params(request, signed)
-            body = fn(params)
-        except BinanceError as exc:
-            return _err(exc.status, exc.code, exc.msg)
-        if fault == "timeout":
-            await asyncio.sleep(self.faults.hang)
-        if fault == "drop":
-            return _err(
-                503,
-                -1007,
-                "Timeout waiting for response from backend server. Send status unknown; "
-                "execution status unknown.",
-            )
-        return JSONResponse(body)
 
     # ---------------------------------------------------------------- endpoints
     def _check_symbol(self, params: dict[str, str]) -> None:
@@ -511,7 +412,7 @@ class BinanceEmulator:
             raise BinanceError(
                 400, -1100, "Illegal characters found in parameter 'seconds'."
             ) from None
-        self.ban(seconds)
+        self.gate.ban(seconds)
         return {"banned_for": seconds}
 
     def state(self, _: dict[str, str]) -> Any:
@@ -519,10 +420,10 @@ class BinanceEmulator:
             "orders": [self._order_json(r) for r in self.orders.values()],
             "trades": self.trades,
             "balances": {a: [_d(f), _d(lk)] for a, (f, lk) in self.sim.books.snapshot().items()},
-            "faults": self.fault_counts,
-            "requests": self.requests,
-            "faulty_requests": self.faulty_requests,
-            "banned_requests": self.banned_requests,
+            "faults": self.gate.fault_counts,
+            "requests": self.gate.requests,
+            "faulty_requests": self.gate.faulty_requests,
+            "banned_requests": self.gate.banned_requests,
             "server_ms": self.server_ms,
         }
 
@@ -531,7 +432,7 @@ class BinanceEmulator:
         def route(path: str, methods: dict[str, tuple[Any, bool, bool]]) -> Route:
             async def endpoint(request: Request) -> Response:
                 fn, signed, faulty = methods[request.method]
-                return await self._handle(request, fn, signed, faulty)
+                return await self.gate.handle(request, fn, signed, faulty)
 
             return Route(path, endpoint, methods=list(methods))
 
