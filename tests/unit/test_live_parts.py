@@ -9,7 +9,7 @@ from ccxt.base import errors as cx
 
 from solbot.emulator.binance import FaultSpec, FaultSpecError
 from solbot.runtime.config import ConfigError, load_settings
-from solbot.venues.live import classify
+from solbot.venues.exchange import classify
 
 
 def test_fault_spec_parses_and_refuses_nonsense() -> None:

@@ -137,7 +137,7 @@ class CcxtFeed:
     def _retry_after(self, exc: BaseException) -> float:
         """How long to stay quiet after a failed poll: the exchange's Retry-After for 429 and
         418 (a ban lasts at least 5 s), otherwise one poll interval."""
-        from solbot.venues.live import classify, retry_after
+        from solbot.venues.exchange import classify, retry_after
 
         kind = classify(exc)
         if kind == "rate_limited":

@@ -24,7 +24,8 @@ from solbot.domain.messages import CancelAll, OrderAccepted, OrderRejected, Orde
 from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
 from solbot.persistence.store import Restored
-from solbot.venues.live import LiveVenue, binance_exchange
+from solbot.venues.exchange import binance_exchange
+from solbot.venues.live import LiveVenue
 
 if TYPE_CHECKING:
     from solbot.runtime.service import BotService

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import ccxt.async_support as ccxt_async
 from ccxt.base import errors as cx
 
 from solbot.domain.instruments import Instrument
@@ -48,66 +47,11 @@ from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import ZERO, Liquidity, OrderId, OrderType, Side, TradeId
 from solbot.engine.ports import EventSink
 from solbot.venues.capabilities import Capabilities
+from solbot.venues.exchange import classify, retry_after
 
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("open",)
-
-
-def classify(exc: BaseException) -> str:
-    """What must happen next after an exchange call failed."""
-    if isinstance(exc, cx.DDoSProtection):  # 418 and 429 (ccxt's binance raises this for both)
-        return "banned" if " 418 " in f" {exc} " else "rate_limited"
-    if isinstance(exc, cx.AuthenticationError | cx.PermissionDenied | cx.AccountSuspended):
-        return "auth"
-    if isinstance(exc, cx.OrderNotFound):
-        return "not_found"
-    if isinstance(exc, cx.OperationFailed):  # timeouts, 5xx, -1001, -1007: outcome unknown
-        return "unknown"
-    if isinstance(exc, cx.InsufficientFunds | cx.InvalidOrder | cx.OperationRejected):
-        return "rejected"
-    if isinstance(exc, asyncio.TimeoutError):
-        return "unknown"
-    return "error"
-
-
-def retry_after(exchange: Any, default: float = 1.0) -> float:
-    """The ``Retry-After`` of the exchange's last answer (seconds), else ``default``."""
-    headers = getattr(exchange, "last_response_headers", None) or {}
-    for k, v in headers.items():
-        if k.lower() == "retry-after":
-            try:
-                return max(0.0, float(str(v)))
-            except ValueError:
-                break
-    return default
-
-
-def binance_exchange(
-    name: str, base_url: str | None, api_key: str, secret: str, timeout_ms: int = 10_000
-) -> Any:
-    """An async ccxt exchange with keys; ``base_url`` rebases every REST URL (emulator)."""
-    from solbot.data.download import _rebase
-
-    cls = getattr(ccxt_async, name, None)
-    if not isinstance(cls, type):
-        raise ValueError(f"unknown exchange {name!r}")
-    ex = cls(
-        {
-            "apiKey": api_key,
-            "secret": secret,
-            "enableRateLimit": True,
-            "timeout": timeout_ms,
-            "options": {
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-            },
-        }
-    )
-    if base_url:
-        ex.urls["api"] = _rebase(ex.urls.get("api"), base_url.rstrip("/"))
-    return ex
 
 
 @dataclass(slots=True)
