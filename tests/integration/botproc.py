@@ -25,6 +25,17 @@ def solbot_cmd(*args: str) -> list[str]:
     return [sys.executable, "-c", "from solbot.cli import main; main()", *args]
 
 
+def run_solbot(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """One ``solbot`` command on ``home``, to completion (bounded), output captured."""
+    return subprocess.run(
+        solbot_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SOLBOT_HOME": str(home), **env},
+    )
+
+
 class Bot:
     def __init__(
         self,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -17,20 +16,14 @@ from pathlib import Path
 import pytest
 
 from solbot.ops.backup import db_facts
-from tests.integration.botproc import Bot, solbot_cmd
+from tests.integration.botproc import Bot, run_solbot
 from tests.integration.moto_server import AWS_ENV, moto_server
 
 pytestmark = pytest.mark.integration
 
 
 def backup(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        solbot_cmd("backup", *args),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SOLBOT_HOME": str(home), **env},
-    )
+    return run_solbot(home, "backup", *args, **env)
 
 
 def dump(db: Path) -> list[str]:

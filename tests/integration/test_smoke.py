@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -13,20 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.botproc import Bot, db_rows, free_port, solbot_cmd
+from tests.integration.botproc import Bot, db_rows, free_port, run_solbot, solbot_cmd
 from tests.integration.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
 
 def smoke(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        solbot_cmd("smoke", *args),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SOLBOT_HOME": str(home), **env},
-    )
+    return run_solbot(home, "smoke", *args, **env)
 
 
 def test_stop_test_stops_within_30_s_restarts_and_reports(tmp_path: Path) -> None:
