@@ -68,6 +68,14 @@ def _soak(tmp_path: Path, emu: Emulator) -> None:
             kind: bot.metric(f'solbot_venue_errors_total{{kind="{kind}"}}')
             for kind in ("rate_limited", "unknown", "banned")
         }
+        # a check is conclusive only with nothing in flight: under 20 % faults most are not
+        # (about a third are ok over 3-5 minutes); in a 40 s run wait, bounded, for one
+        deadline = time.monotonic() + 60
+        while (
+            bot.metric('solbot_reconcile_checks_total{result="ok"}') == 0
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.5)
         checks = {
             r: bot.metric(f'solbot_reconcile_checks_total{{result="{r}"}}')
             for r in ("ok", "inconclusive", "mismatch", "error")
