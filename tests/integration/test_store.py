@@ -78,7 +78,7 @@ def test_audit_log_is_append_only(store):
 def test_migrate_is_idempotent(store):
     store.migrate()
     with store.engine.connect() as c:
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
 
 
 def test_order_intent_is_on_disk_before_the_venue_sees_it(tmp_path):
@@ -109,7 +109,7 @@ def test_equity_points_are_kept_newest_first_and_pruned(store):
     with store.batch():
         for i in range(n):
             b = (1_000 * i, 1.0, 1.0, 1.0, 1.0, 1.0)
-            store.bar_done(b, "2026-01-01", D("100"), D(100 + i), False)
+            store.bar_done("SOL/USDT", b, "2026-01-01", D("100"), D(100 + i), False)
     points = store.equity_points()
     assert len(points) == keep  # the newest, oldest first
     assert points[-1] == (1_000 * (n - 1), D(100 + n - 1))
@@ -136,3 +136,88 @@ def test_a_version_0001_database_upgrades_keeping_its_rows(tmp_path):
     assert s.restore("SOL/USDT").kv["initial_quote"] == "10000"
     assert s.equity_points() == []
     s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'solbot.sqlite'}"
+        return
+    with pg_schema("m") as u:
+        yield u
+
+
+def _upgrade(s: Store, rev: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from solbot.persistence.store import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with s.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        if rev.startswith("-"):
+            command.downgrade(cfg, rev[1:])
+        else:
+            command.upgrade(cfg, rev)
+
+
+def test_a_single_symbol_0002_database_becomes_that_symbols_sleeve_and_back(url):
+    s = Store(url)
+    _upgrade(s, "0002")
+    with s.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO balances (asset, free, locked, updated_ts) VALUES "
+                "('USDT', '9000.5', '12', 1), ('SOL', '3.25', '0', 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO positions (symbol, qty, avg_price, realised_pnl, fees) "
+                "VALUES ('SOL/USDT', '3.25', '30', '0', '0.1')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO kv (key, value) VALUES ('last_bar_ts', '1700000000000'), "
+                "('last_bar', '[1700000000000, 1, 2, 0.5, 1.5, 10]'), ('initial_quote', '10000'), "
+                "('started_at', '2026-01-01T00:00:00+00:00')"
+            )
+        )
+    s.migrate()
+    r = s.restore("SOL/USDT")
+    assert r.balances == {"USDT": (D("9000.5"), D("12")), "SOL": (D("3.25"), D("0"))}
+    assert r.kv["last_bar_ts"] == "1700000000000" and r.kv["initial_quote"] == "10000"
+    assert r.kv["started_at"] == "2026-01-01T00:00:00+00:00"
+    assert s.restore("BTC/USDT").empty  # another symbol starts with no books
+    assert s.sleeves() == {"SOL/USDT": {"USDT": D("9012.5"), "SOL": D("3.25")}}
+    _upgrade(s, "-0002")  # and back: the single-symbol layout again
+    with s.engine.connect() as conn:
+        rows = conn.execute(text("SELECT asset, free FROM balances ORDER BY asset")).all()
+        keys = {k for (k,) in conn.execute(text("SELECT key FROM kv"))}
+    assert rows == [("SOL", "3.25"), ("USDT", "9000.5")]
+    assert {"last_bar_ts", "last_bar", "initial_quote"} <= keys
+    s.close()
+
+
+def test_two_sleeves_keep_their_own_books_and_checkpoints(store):
+    from solbot.domain.ledger import Ledger
+    from solbot.domain.positions import Position
+
+    sol = Ledger({"USDT": D("5000"), "SOL": D("2")})
+    btc = Ledger({"USDT": D("4000"), "BTC": D("0.01")})
+    store.write_books(sol, Position("SOL/USDT"), 1)
+    store.write_books(btc, Position("BTC/USDT"), 1)
+    store.put(sleeve="SOL/USDT", initial_quote="5000")
+    store.put(sleeve="BTC/USDT", initial_quote="5000.5")
+    store.put(allocation="{}")
+    store.bar_done("BTC/USDT", (7, 1, 1, 1, 1, 1), "2026-01-01", D("10000"), D("9990"), False)
+    a, b = store.restore("SOL/USDT"), store.restore("BTC/USDT")
+    assert set(a.balances) == {"USDT", "SOL"} and a.balances["USDT"][0] == D("5000")
+    assert set(b.balances) == {"USDT", "BTC"} and b.balances["USDT"][0] == D("4000")
+    assert (a.kv["initial_quote"], b.kv["initial_quote"]) == ("5000", "5000.5")
+    assert "last_bar_ts" not in a.kv and b.kv["last_bar_ts"] == "7"
+    assert a.kv["allocation"] == b.kv["allocation"] == "{}"  # the account's keys: both see them
+    assert a.days["2026-01-01"].last_equity == D("9990")  # the account's day

@@ -42,7 +42,6 @@ class _Live(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         s = self.s
         inst = s.instrument
-        led = s.engine.portfolio.ledger
 
         def g(name: str, doc: str, value: float, unit: str = "") -> GaugeMetricFamily:
             fam = GaugeMetricFamily(name, doc, unit=unit)
@@ -52,20 +51,36 @@ class _Live(Collector):
         bal = GaugeMetricFamily(
             "solbot_account_balance", "Quote balance (free + locked)", labels=["asset"]
         )
-        bal.add_metric([inst.quote], float(led.total(inst.quote)))
+        quote = sum(float(sl.engine.portfolio.ledger.total(inst.quote)) for sl in s.sleeves)
+        bal.add_metric([inst.quote], quote)
         yield bal
         equity, daily, total = s.pnl_snapshot()
         yield g("solbot_daily_pnl", "PnL since the start of the trading day (quote)", float(daily))
         yield g("solbot_uptime_seconds", "Seconds since the service started", s.uptime)
         yield g("solbot_equity", "Account equity marked to market (quote)", float(equity))
         yield g("solbot_total_pnl", "Equity minus initial capital (quote)", float(total))
+        pos = GaugeMetricFamily(
+            "solbot_position_size", "Position in base units, by symbol", labels=["symbol"]
+        )
+        sleeve_eq = GaugeMetricFamily(
+            "solbot_symbol_equity",
+            "Equity of each symbol's slice of the capital (quote)",
+            labels=["symbol"],
+        )
+        for sl in s.sleeves:
+            pos.add_metric([sl.symbol], float(sl.engine.portfolio.position.qty))
+            sleeve_eq.add_metric([sl.symbol], float(sl.equity()))
+        yield pos
+        yield sleeve_eq
         yield g(
-            "solbot_position_size", "Position in base units", float(s.engine.portfolio.position.qty)
+            "solbot_exposure_ratio",
+            "Value of all positions / account equity",
+            float(s.exposure() / equity) if equity > 0 else 0.0,
         )
         yield g(
             "solbot_trading_state",
-            "0 ACTIVE, 1 REDUCING, 2 HALTED",
-            STATE_VALUE[s.engine.risk.state],
+            "0 ACTIVE, 1 REDUCING, 2 HALTED (the most restrictive of any symbol)",
+            STATE_VALUE[s.trading_state()[0]],
         )
         yield g("solbot_paused", "1 when paused by an operator", 1.0 if s.paused else 0.0)
         feed = s.market_feed
@@ -83,16 +98,23 @@ class _Live(Collector):
         yield g(
             "solbot_open_orders",
             "Orders resting at the venue",
-            float(s.engine.portfolio.open_order_count()),
+            float(sum(sl.engine.portfolio.open_order_count() for sl in s.sleeves)),
         )
-        ts = s.last_bar.ts / 1000 if s.last_bar is not None else 0.0
+        seen = [sl for sl in s.sleeves if sl.last_bar is not None]
+        ts = min(sl.last_bar.ts for sl in seen if sl.last_bar) / 1000 if seen else 0.0
         yield g(
             "solbot_last_market_data_timestamp_seconds",
-            "Open time of the last bar processed (epoch seconds)",
+            "Open time of the last bar processed (epoch seconds; the oldest of any symbol)",
             ts,
         )
-        age = time.monotonic() - s.last_bar_wall if s.last_bar_wall is not None else -1.0
-        yield g("solbot_market_data_age_seconds", "Wall seconds since the last bar arrived", age)
+        walls = [sl.last_bar_wall for sl in s.sleeves]
+        now = time.monotonic()
+        age = -1.0 if None in walls else max(now - w for w in walls if w is not None)
+        yield g(
+            "solbot_market_data_age_seconds",
+            "Wall seconds since the last bar arrived (the stalest symbol; -1: not all have data)",
+            age,
+        )
         yield g(
             "solbot_market_data_stale_after_seconds",
             "Age of the last bar beyond which the bot calls its market data stale",

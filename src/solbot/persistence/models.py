@@ -66,7 +66,10 @@ class FillRow(Base):
 
 
 class BalanceRow(Base):
+    """One asset of one sleeve (the symbol whose slice of the capital it is)."""
+
     __tablename__ = "balances"
+    sleeve: Mapped[str] = mapped_column(String(32), primary_key=True)
     asset: Mapped[str] = mapped_column(String(16), primary_key=True)
     free: Mapped[Decimal] = mapped_column(DecimalText)
     locked: Mapped[Decimal] = mapped_column(DecimalText)
@@ -110,6 +113,8 @@ class AuditRow(Base):
 
 
 class KvRow(Base):
+    """Checkpoints; a symbol's own are keyed ``<key>:<symbol>`` (``last_bar:SOL/USDT``)."""
+
     __tablename__ = "kv"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)

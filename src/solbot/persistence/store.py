@@ -186,8 +186,9 @@ class Store:
             self._write_books(s, ledger, position, ts)
 
     def _write_books(self, s: Session, ledger: Ledger, position: Position, ts: int) -> None:
+        sleeve = position.symbol  # each symbol's ledger is its own slice of the capital
         for asset, (free, locked) in ledger.snapshot().items():
-            s.merge(BalanceRow(asset=asset, free=free, locked=locked, updated_ts=ts))
+            s.merge(BalanceRow(sleeve=sleeve, asset=asset, free=free, locked=locked, updated_ts=ts))
         s.merge(
             PositionRow(
                 symbol=position.symbol,
@@ -209,23 +210,27 @@ class Store:
                 )
             )
 
-    def put(self, **values: str) -> None:
+    def put(self, sleeve: str | None = None, **values: str) -> None:
+        """Checkpoints: the account's, or with ``sleeve`` one symbol's (``key:symbol``)."""
+        suffix = f":{sleeve}" if sleeve else ""
         with self._tx() as s:
             for k, v in values.items():
-                s.merge(KvRow(key=k, value=v))
+                s.merge(KvRow(key=k + suffix, value=v))
 
     def bar_done(
         self,
+        symbol: str,
         bar: tuple[Any, ...],
         day: str,
         start_equity: Decimal,
         last_equity: Decimal,
         halted: bool,
     ) -> None:
-        """Per-bar checkpoint: the last bar and today's PnL, in one transaction."""
+        """Per-bar checkpoint, in one transaction: the symbol's last bar, and the account's
+        equity and today's PnL (all symbols together)."""
         with self._tx() as s:
-            s.merge(KvRow(key="last_bar_ts", value=str(bar[0])))
-            s.merge(KvRow(key="last_bar", value=json.dumps(list(bar))))
+            s.merge(KvRow(key=f"last_bar_ts:{symbol}", value=str(bar[0])))
+            s.merge(KvRow(key=f"last_bar:{symbol}", value=json.dumps(list(bar))))
             s.merge(EquityRow(ts=int(bar[0]), equity=last_equity))
             self._bars_since_prune += 1
             if self._bars_since_prune >= EQUITY_PRUNE_EVERY:
@@ -243,18 +248,30 @@ class Store:
 
     # ---------------------------------------------------------------- reads
     def restore(self, symbol: str) -> Restored:
+        """One symbol's sleeve: its balances, position, open orders and checkpoints (``kv``
+        holds the account's keys and this symbol's under their plain names); the account's
+        days; the highest order sequence number of any symbol."""
         with self.session() as s:
-            balances = {r.asset: (r.free, r.locked) for r in s.scalars(select(BalanceRow))}
+            balances = {
+                r.asset: (r.free, r.locked)
+                for r in s.scalars(select(BalanceRow).where(BalanceRow.sleeve == symbol))
+            }
             position = s.get(PositionRow, symbol)
             open_states = [st.value for st in OrderStatus if st.is_open]
             open_orders = list(
                 s.scalars(
                     select(OrderRow)
-                    .where(OrderRow.status.in_(open_states))
+                    .where(OrderRow.status.in_(open_states), OrderRow.symbol == symbol)
                     .order_by(OrderRow.created_ts)
                 )
             )
-            kv = {r.key: r.value for r in s.scalars(select(KvRow))}
+            kv: dict[str, str] = {}
+            mine = f":{symbol}"
+            for r in s.scalars(select(KvRow)):
+                if r.key.endswith(mine):
+                    kv[r.key[: -len(mine)]] = r.value
+                elif ":" not in r.key:
+                    kv.setdefault(r.key, r.value)
             days = {r.day: r for r in s.scalars(select(DailyPnlRow))}
             ids = s.scalars(select(OrderRow.order_id)).all()
         seq = max(
@@ -262,9 +279,21 @@ class Store:
         )
         return Restored(balances, position, open_orders, kv, days, seq)
 
-    def orders(self, limit: int = 100, open_only: bool = False) -> list[OrderRow]:
+    def sleeves(self) -> dict[str, dict[str, Decimal]]:
+        """Every sleeve with books on disk: symbol -> asset -> total (free + locked)."""
+        out: dict[str, dict[str, Decimal]] = {}
+        with self.session() as s:
+            for r in s.scalars(select(BalanceRow)):
+                out.setdefault(r.sleeve, {})[r.asset] = r.free + r.locked
+        return out
+
+    def orders(
+        self, limit: int = 100, open_only: bool = False, symbol: str | None = None
+    ) -> list[OrderRow]:
         with self.session() as s:
             q = select(OrderRow).order_by(OrderRow.created_ts.desc(), OrderRow.order_id.desc())
+            if symbol is not None:
+                q = q.where(OrderRow.symbol == symbol)
             if open_only:
                 q = q.where(OrderRow.status.in_([st.value for st in OrderStatus if st.is_open]))
             return list(s.scalars(q.limit(limit)))
@@ -286,9 +315,12 @@ class Store:
             ts = s.scalar(select(func.max(FillRow.ts)).where(FillRow.symbol == symbol))
             return int(ts) if ts is not None else None
 
-    def fills(self, limit: int = 100) -> list[FillRow]:
+    def fills(self, limit: int = 100, symbol: str | None = None) -> list[FillRow]:
         with self.session() as s:
-            return list(s.scalars(select(FillRow).order_by(FillRow.ts.desc()).limit(limit)))
+            q = select(FillRow).order_by(FillRow.ts.desc())
+            if symbol is not None:
+                q = q.where(FillRow.symbol == symbol)
+            return list(s.scalars(q.limit(limit)))
 
     def count(self, model: type[Any]) -> int:
         with self.session() as s:

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     accept_exchange_state: bool = False
     reconcile_seconds: float = Field(60.0, ge=0, le=86_400)  # live: 0 = only at start
     symbol: str = "SOL/USDT"
+    # several symbols in one bot (paper): each trades its own slice of the capital (a
+    # sleeve), e.g. SOLBOT_SYMBOLS=SOL/USDT,BTC/USDT,ETH/USDT; empty = just ``symbol``.
+    # A replay of several symbols names its files with {base} and {quote}.
+    symbols: list[str] = Field(default_factory=list)
+    allocation: Literal["equal", "vol"] = "equal"  # vol: inverse volatility of daily returns
+    calibration_days: int = Field(30, ge=5, le=365)  # vol: days measured before trading
+    exposure_cap: Decimal = Field(Decimal("1"), gt=0, le=1)  # all positions / total equity
     timeframe: str = "1h"
 
     strategy: str = "solbot"
@@ -145,6 +152,24 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a JSON object ({exc.msg})") from None
         return v
 
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _symbol_list(cls, v: object) -> object:
+        if isinstance(v, str):  # from the environment / .env: SOL/USDT,BTC/USDT
+            return [p.strip().upper() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_ok(cls, v: list[str]) -> list[str]:
+        for sym in v:
+            base, _, quote = sym.partition("/")
+            if not base or not quote or "/" in quote:
+                raise ValueError(f"{sym!r} is not BASE/QUOTE")
+        if len(set(v)) != len(v):
+            raise ValueError("a symbol is listed twice")
+        return v
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, v: object) -> object:
@@ -155,6 +180,16 @@ class Settings(BaseSettings):
     def _cross(self) -> Settings:
         if self.market is MarketSource.REPLAY and self.replay_file is None:
             raise ValueError("replay_file: required when market = replay")
+        several = len(self.trading_symbols) > 1
+        if several and len({sym.partition("/")[2] for sym in self.trading_symbols}) > 1:
+            raise ValueError("symbols: every symbol must have the same quote currency")
+        if several and self.live:
+            raise ValueError("symbols: live trading runs one symbol per bot (paper: several)")
+        if several and self.market is MarketSource.REPLAY and "{base}" not in str(self.replay_file):
+            raise ValueError(
+                "replay_file: with several symbols it must name each file with {base} "
+                "(e.g. data/{base}_{quote}-1h.json)"
+            )
         if self.market is MarketSource.EXCHANGE and not self.exchange:
             raise ValueError("exchange: required when market = exchange")
         if self.live:
@@ -184,6 +219,16 @@ class Settings(BaseSettings):
         if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
             raise ValueError("api_token: must be at least 16 characters")
         return self
+
+    # ---- derived values ----------------------------------------------------------------
+    @property
+    def trading_symbols(self) -> list[str]:
+        return list(self.symbols) or [self.symbol]
+
+    def replay_file_for(self, symbol: str) -> Path:
+        assert self.replay_file is not None
+        base, _, quote = symbol.partition("/")
+        return Path(str(self.replay_file).replace("{base}", base).replace("{quote}", quote))
 
     # ---- derived paths -----------------------------------------------------------------
     @property

@@ -56,8 +56,16 @@ class SyntheticFeed:
 
     BLOCK = 5000
 
-    def __init__(self, seed: int, timeframe: str, speed: float) -> None:
+    def __init__(
+        self,
+        seed: int,
+        timeframe: str,
+        speed: float,
+        start_price: float = 20.0,
+        start_ms: int = 1_640_995_200_000,
+    ) -> None:
         self.seed, self.timeframe, self.speed = seed, timeframe, speed
+        self.start_price, self.start_ms = start_price, start_ms
         self.step = timeframe_ms(timeframe)
 
     def block(self, k: int, start_price: float, start_ms: int) -> BarArrays:
@@ -75,7 +83,7 @@ class SyntheticFeed:
 
     async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
         pace = _Paced(self.speed)
-        k, price, start = 0, 20.0, 1_640_995_200_000
+        k, price, start = 0, self.start_price, self.start_ms
         while True:
             block = await asyncio.to_thread(self.block, k, price, start)
             k += 1
@@ -175,20 +183,25 @@ class CcxtFeed:
                 await asyncio.sleep(self.poll)
 
 
-def feed_for(s: Settings) -> BarFeed:
-    """The market data source the settings name."""
+# where each synthetic market starts (other symbols: 100); all start on 2022-01-01
+SYNTHETIC_START = {"SOL": 20.0, "BTC": 30_000.0, "ETH": 2_000.0}
+
+
+def feed_for(s: Settings, symbol: str | None = None, index: int = 0) -> BarFeed:
+    """The market data source the settings name, for ``symbol`` (default: the first traded
+    symbol); ``index``: its place in the list, which seeds its synthetic market."""
     from solbot.runtime.config import MarketSource
 
+    symbol = symbol or s.trading_symbols[0]
     if s.market is MarketSource.REPLAY:
-        assert s.replay_file is not None
-        return ReplayFeed(s.replay_file, s.speed)
+        return ReplayFeed(s.replay_file_for(symbol), s.speed)
     if s.market is MarketSource.EXCHANGE:
         from solbot.data.download import ccxt_exchange
 
         assert s.exchange is not None
         rest = CcxtFeed(
             ccxt_exchange(s.exchange, s.exchange_url),
-            s.symbol,
+            symbol,
             s.timeframe,
             poll=s.exchange_poll_seconds,
         )
@@ -200,4 +213,6 @@ def feed_for(s: Settings) -> BarFeed:
                 log.info("market data: %s stream, REST for history and gaps", s.exchange)
                 return StreamFeed(rest, ws)
         return rest
-    return SyntheticFeed(s.seed, s.timeframe, s.speed)
+    base = symbol.partition("/")[0]
+    start = SYNTHETIC_START.get(base, 100.0)
+    return SyntheticFeed(s.seed + 7919 * index, s.timeframe, s.speed, start_price=start)

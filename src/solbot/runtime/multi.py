@@ -10,7 +10,7 @@ venue; the cap is an extra pre-trade check that sees every engine.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -39,6 +39,38 @@ class MultiResult:
     metrics: Metrics
     max_exposure: float
     denied_by_cap: int
+
+
+class ExposureCap:
+    """A pre-trade check that sees every engine of one account: it denies a buy that would
+    take the value of all positions above ``cap`` x total equity. ``books`` yields each
+    engine's portfolio with its symbol's current mark."""
+
+    def __init__(
+        self, cap: Decimal, books: Callable[[], Iterable[tuple[Portfolio, Decimal]]]
+    ) -> None:
+        self.cap, self.books = cap, books
+        self.denied = 0
+
+    def __call__(self, order: Order, pf: Portfolio, ref: Decimal) -> str | None:
+        if order.side is not Side.BUY:
+            return None
+        total_equity = ZERO
+        exposure = ZERO
+        for p, mark in self.books():
+            total_equity += p.equity(mark)
+            exposure += p.ledger.total(p.instrument.base) * mark
+        price = order.price or order.trigger_price or ref
+        adding = (
+            order.quote_quantity if order.quote_quantity is not None else order.quantity * price
+        )
+        if exposure + adding > self.cap * total_equity:
+            self.denied += 1
+            return (
+                f"portfolio exposure cap: {exposure + adding:.2f} > "
+                f"{float(self.cap):.0%} of equity {total_equity:.2f}"
+            )
+        return None
 
 
 def _tagged(d: BarArrays, i: int) -> Iterator[tuple[int, int, Bar]]:
@@ -81,37 +113,17 @@ def run_multi(
     weights = allocation_weights(datasets, allocation, calibration_days)
     engines: dict[str, tuple[Engine, object]] = {}
     marks: dict[str, Decimal] = {}
-    denied = [0]
-    cap = Decimal(str(exposure_cap))
-
-    def portfolio_cap(order: Order, pf: Portfolio, ref: Decimal) -> str | None:
-        if order.side is not Side.BUY:
-            return None
-        total_equity = ZERO
-        exposure = ZERO
-        for sym, (eng, _) in engines.items():
-            p = eng.portfolio
-            mark = marks.get(sym, ZERO)
-            total_equity += p.equity(mark)
-            exposure += p.ledger.total(p.instrument.base) * mark
-        price = order.price or order.trigger_price or ref
-        adding = (
-            order.quote_quantity if order.quote_quantity is not None else order.quantity * price
-        )
-        if exposure + adding > cap * total_equity:
-            denied[0] += 1
-            return (
-                f"portfolio exposure cap: {exposure + adding:.2f} > "
-                f"{exposure_cap:.0%} of equity {total_equity:.2f}"
-            )
-        return None
+    cap = ExposureCap(
+        Decimal(str(exposure_cap)),
+        lambda: ((e.portfolio, marks.get(sym, ZERO)) for sym, (e, _) in engines.items()),
+    )
 
     for d in datasets:
         config = BacktestConfig(
             initial_cash=(cash * Decimal(str(weights[d.symbol]))).quantize(Decimal("0.00000001"))
         )
         eng, venue = build_engine(create(strategy), config, d.symbol)
-        eng.risk.extra_checks.append(portfolio_cap)
+        eng.risk.extra_checks.append(cap)
         eng.start(history=d)
         engines[d.symbol] = (eng, venue)
     start_ts = min(int(d.ts[0]) for d in datasets) + calibration_days * DAY_MS
@@ -169,4 +181,4 @@ def run_multi(
         fees,
         Decimal(repr(float(total[-1]))),
     )
-    return MultiResult(symbols, weights, results, grid, total, metrics, exposure_max, denied[0])
+    return MultiResult(symbols, weights, results, grid, total, metrics, exposure_max, cap.denied)

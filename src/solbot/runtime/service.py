@@ -24,32 +24,22 @@ from zoneinfo import ZoneInfo
 from solbot import __version__
 from solbot.data.bars import timeframe_ms
 from solbot.domain.instruments import Instrument
-from solbot.domain.ledger import Ledger
 from solbot.domain.messages import (
     Bar,
     CancelAll,
-    Event,
-    OrderFilled,
-    OrderSubmitted,
-    SubmitOrder,
-    TradingStateChanged,
 )
-from solbot.domain.orders import OrderStatus
-from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
+from solbot.domain.values import ZERO, TradingState
 from solbot.engine.core import Engine
-from solbot.engine.portfolio import Portfolio
-from solbot.engine.ports import SimClock
-from solbot.engine.risk import RiskEngine, RiskLimits
 from solbot.ops import logs, sdnotify
 from solbot.ops.killswitch import FlagWatcher
 from solbot.ops.notify import ErrorAlerts
 from solbot.persistence.store import Restored, Store
-from solbot.runtime.backtest import instrument_for
 from solbot.runtime.config import MarketSource, Settings
 from solbot.runtime.exitcodes import EXIT_INTERNAL, EXIT_KILLED, EXIT_OK
-from solbot.runtime.feeds import BarFeed, CcxtFeed, feed_for
-from solbot.strategies import create
-from solbot.venues.sim import SimConfig, SimulatedExchange
+from solbot.runtime.feeds import BarFeed
+from solbot.runtime.multi import ExposureCap, allocation_weights
+from solbot.runtime.sleeve import Sleeve
+from solbot.venues.sim import SimulatedExchange
 
 if TYPE_CHECKING:
     from solbot.api.app import ApiServer
@@ -73,7 +63,6 @@ class DayBook:
 class BotService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.instrument: Instrument = instrument_for(settings.symbol)
         self.store = Store(settings.db_url)
         self.tz = ZoneInfo(settings.timezone)
         self.started_monotonic = time.monotonic()
@@ -82,22 +71,18 @@ class BotService:
         self.stop_reason = ""
         self.kill_reason: str | None = None
         self.paused = False
-        self.last_bar: Bar | None = None
-        self.last_bar_wall: float | None = None
-        self.bars_seen = 0
-        self.recent_bars: deque[Bar] = deque(maxlen=1000)
+        self.sleeves = [Sleeve(self, sym, i) for i, sym in enumerate(settings.trading_symbols)]
+        self.primary = self.sleeves[0]
         self.bar_seconds: deque[float] = deque(maxlen=5000)  # recent bar processing times
         self.equity_points: deque[tuple[int, float]] = deque(maxlen=2000)  # (bar ts, equity)
         self._changed = asyncio.Event()  # replaced on every change: the dashboard waits on it
         self.day: DayBook | None = None
-        self.engine: Engine
-        self.venue: SimulatedExchange | LiveVenue
         self.live: LiveVenue | None = None
         self.live_session: LiveSession | None = None
+        self.weights: dict[str, Decimal] = {}
+        self.cap: ExposureCap | None = None
         self._stop = asyncio.Event()
         self._stopping = False
-        self._submit_wall: dict[OrderId, float] = {}
-        self.market_feed: BarFeed | None = None
         from solbot.api.metrics import Metrics
 
         self.metrics = Metrics(self)
@@ -108,84 +93,117 @@ class BotService:
 
         self.instance = InstanceLock(settings.data_dir)
 
+    # ------------------------------------------------- the one-symbol view (first sleeve)
+    @property
+    def instrument(self) -> Instrument:
+        return self.primary.instrument
+
+    @instrument.setter
+    def instrument(self, value: Instrument) -> None:
+        self.primary.instrument = value
+
+    @property
+    def engine(self) -> Engine:
+        return self.primary.engine
+
+    @property
+    def venue(self) -> SimulatedExchange | LiveVenue:
+        return self.primary.venue
+
+    @property
+    def last_bar(self) -> Bar | None:
+        return self.primary.last_bar
+
+    @property
+    def recent_bars(self) -> deque[Bar]:
+        return self.primary.recent_bars
+
+    @property
+    def market_feed(self) -> BarFeed | None:
+        return self.primary.market_feed
+
+    @property
+    def bars_seen(self) -> int:
+        return sum(sl.bars_seen for sl in self.sleeves)
+
+    def sleeve(self, symbol: str) -> Sleeve | None:
+        """The sleeve of ``symbol`` (``SOL/USDT``, ``SOLUSDT``, ``sol-usdt``), or None."""
+        wanted = symbol.replace("-", "/").replace("_", "/").upper()
+        for sl in self.sleeves:
+            if wanted in (sl.symbol.upper(), sl.symbol.replace("/", "").upper()):
+                return sl
+        return None
+
     # ---------------------------------------------------------------- building
     def build(self) -> None:
         s = self.settings
         self.store.migrate()
-        restored = self.store.restore(s.symbol)
-        inst = self.instrument
-        if restored.empty and self.live_session is not None:  # a new live account
-            theirs = self.live_session.balances
-            balances = {
-                inst.quote: theirs.get(inst.quote, ZERO),
-                inst.base: theirs.get(inst.base, ZERO),
-            }
-        elif restored.empty:
-            balances = {inst.quote: s.initial_cash, inst.base: ZERO}
-        else:  # totals; a paper venue restarts with us (its open orders died with it)
-            balances = {a: free + locked for a, (free, locked) in restored.balances.items()}
-        if self.live is not None:
-            self.venue = self.live
-        else:
-            self.venue = SimulatedExchange(
-                inst,
-                balances,
-                SimConfig(slippage=s.slippage, maker_fee=s.fee, taker_fee=s.fee),
-                id_prefix=f"P{int(time.time() * 1000)}-",
+        self._check_orphans()
+        restored = {sl.symbol: self.store.restore(sl.symbol) for sl in self.sleeves}
+        fresh = [sl for sl in self.sleeves if restored[sl.symbol].empty]
+        weights = self._weights(restored, fresh)
+        for sl in self.sleeves:
+            cash = (s.initial_cash * weights[sl.symbol]).quantize(Decimal("0.00000001"))
+            if restored[sl.symbol].empty and len(fresh) < len(self.sleeves):
+                quote = sl.instrument.quote
+                log.warning("%s: a new sleeve with %s %s of paper capital", sl.symbol, cash, quote)
+            sl.build(restored[sl.symbol], cash, self.live if sl is self.primary else None)
+        if len(self.sleeves) > 1:
+            self.cap = ExposureCap(
+                s.exposure_cap, lambda: ((x.engine.portfolio, x.mark()) for x in self.sleeves)
             )
-        initial_quote = (
-            balances[inst.quote]
-            if restored.empty and self.live is not None
-            else self._initial_quote(restored)
-        )
-        portfolio = Portfolio(inst, Ledger(balances), initial_quote=initial_quote)
-        if restored.position is not None:
-            p = restored.position
-            portfolio.position.qty, portfolio.position.avg_price = p.qty, p.avg_price
-            portfolio.position.realised_pnl, portfolio.position.fees = p.realised_pnl, p.fees
-        strategy = create(s.strategy, **s.strategy_params)
-        self.engine = Engine(
-            strategy,
-            portfolio,
-            self.venue,
-            SimClock(),
-            RiskEngine(RiskLimits(max_order_value=s.max_order_value)),
-            first_seq=restored.max_order_seq + 1,
-        )
-        if self.live_session is None:
-            self._cancel_stale(restored)
-        else:
-            self.live_session.restore_orders(restored)
-        if restored.empty:
-            self.store.put(initial_quote=str(initial_quote), started_at=self.started_at.isoformat())
-        # the books as this run starts them (after a crash: what stale orders held is free)
-        self.store.write_books(portfolio.ledger, portfolio.position, int(time.time() * 1000))
-        self.engine.listeners.append(self._on_event)
-        if self.live is not None:
-            self.live.after = self.engine.on_venue_event_drain
-        self.engine.start()
-        if "last_bar" in restored.kv:  # marks equity and risk checks until the next bar
-            self.last_bar = Bar(*json.loads(restored.kv["last_bar"]))
-            self.engine.last_bar = self.last_bar
-        self._restore_day(restored)
+            for sl in self.sleeves:
+                sl.engine.risk.extra_checks.append(self.cap)
+        first = restored[self.primary.symbol]
+        if not first.kv.get("started_at"):
+            self.store.put(started_at=self.started_at.isoformat())
+        self._restore_day(first)
         self.equity_points.extend((ts, float(eq)) for ts, eq in self.store.equity_points())
         self.store.audit(
             "start",
-            {"version": __version__, "market": s.market.value, "resumed": not restored.empty},
+            {
+                "version": __version__,
+                "market": s.market.value,
+                "symbols": [sl.symbol for sl in self.sleeves],
+                "resumed": len(fresh) < len(self.sleeves),
+            },
         )
 
-    def _initial_quote(self, restored: Restored) -> Decimal:
-        value = restored.kv.get("initial_quote")
-        return Decimal(value) if value else self.settings.initial_cash
+    def _check_orphans(self) -> None:
+        """A symbol dropped from the configuration must not leave a position or resting
+        orders behind unwatched: refuse to start (exit 2) until it is traded out."""
+        wanted = {sl.symbol for sl in self.sleeves}
+        for sleeve, assets in self.store.sleeves().items():
+            if sleeve in wanted or not sleeve:
+                continue
+            base = sleeve.partition("/")[0]
+            open_orders = self.store.orders(limit=1, open_only=True, symbol=sleeve)
+            if assets.get(base, ZERO) != ZERO or open_orders:
+                raise ValueError(
+                    f"symbols: the books hold {assets.get(base, ZERO)} {base} and "
+                    f"{len(open_orders)} open order(s) of {sleeve}, which is no longer traded; "
+                    f"add it back to close them first"
+                )
+            log.warning("%s is no longer traded; its books stay on disk", sleeve)
 
-    def _cancel_stale(self, restored: Restored) -> None:
-        """Orders left open by a crash: the paper venue that held them is gone."""
-        for row in restored.open_orders:
-            row.status = OrderStatus.CANCELLED.value
-            row.reason = "paper venue restarted"
-            with self.store.session() as sess, sess.begin():
-                sess.merge(row)
-            self.store.audit("OrderCancelled", {"reason": row.reason}, order_id=row.order_id)
+    def _weights(self, restored: dict[str, Restored], fresh: list[Sleeve]) -> dict[str, Decimal]:
+        """Each sleeve's share of ``initial_cash``, fixed at the account's first start."""
+        s = self.settings
+        kept = restored[self.primary.symbol].kv.get("allocation")
+        if kept:
+            self.weights = {k: Decimal(v) for k, v in json.loads(kept).items()}
+        if set(self.weights) != {sl.symbol for sl in self.sleeves}:
+            if s.allocation == "vol" and len(self.sleeves) > 1 and fresh:
+                data = [sl.calibration(s.calibration_days) for sl in self.sleeves]
+                vol = allocation_weights(data, "vol", s.calibration_days)
+                self.weights = {k: Decimal(repr(v)) for k, v in vol.items()}
+            else:
+                n = Decimal(len(self.sleeves))
+                self.weights = {sl.symbol: Decimal(1) / n for sl in self.sleeves}
+            self.store.put(allocation=json.dumps({k: str(v) for k, v in self.weights.items()}))
+            if len(self.sleeves) > 1:
+                log.info("allocation (%s): %s", s.allocation, self.weights)
+        return self.weights
 
     def _restore_day(self, restored: Restored) -> None:
         if not restored.days:
@@ -194,7 +212,7 @@ class BotService:
         row = restored.days[day]
         self.day = DayBook(day, row.start_equity, row.halted)
         if row.halted:
-            self.engine.set_trading_state(TradingState.HALTED, f"daily loss limit hit on {day}")
+            self.set_trading_state(TradingState.HALTED, f"daily loss limit hit on {day}")
 
     # ---------------------------------------------------------------- queries
     @property
@@ -202,18 +220,38 @@ class BotService:
         return time.monotonic() - self.started_monotonic
 
     def mark(self) -> Decimal:
-        bar = self.last_bar or self.engine.last_bar
-        return self.instrument.price(bar.close) if bar is not None else ZERO
+        return self.primary.mark()
 
     def equity(self) -> Decimal:
-        return self.instrument.money(self.engine.portfolio.equity(self.mark()))
+        """The account's equity: every sleeve marked to market, in the common quote."""
+        return sum((sl.equity() for sl in self.sleeves), ZERO)
+
+    def initial_quote(self) -> Decimal:
+        return sum((sl.engine.portfolio.initial_quote for sl in self.sleeves), ZERO)
+
+    def exposure(self) -> Decimal:
+        return sum((sl.exposure() for sl in self.sleeves), ZERO)
 
     def pnl_snapshot(self) -> tuple[Decimal, Decimal, Decimal]:
-        """(equity, daily PnL, total PnL) from one mark-to-market."""
+        """(equity, daily PnL, total PnL) of the account from one mark-to-market."""
         equity = self.equity()
         start = self.day.start_equity if self.day is not None else equity
         money = self.instrument.money
-        return equity, money(equity - start), money(equity - self.engine.portfolio.initial_quote)
+        return equity, money(equity - start), money(equity - self.initial_quote())
+
+    def trading_state(self) -> tuple[TradingState, str]:
+        """The most restrictive state of any sleeve (HALTED > REDUCING > ACTIVE)."""
+        order = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+        worst = max(self.sleeves, key=lambda sl: order[sl.engine.risk.state])
+        risk = worst.engine.risk
+        reason = risk.reason
+        if len(self.sleeves) > 1 and risk.state is not TradingState.ACTIVE:
+            reason = f"{worst.symbol}: {reason}"
+        return risk.state, reason
+
+    def set_trading_state(self, state: TradingState, reason: str) -> None:
+        for sl in self.sleeves:
+            sl.engine.set_trading_state(state, reason)
 
     def daily_pnl(self) -> Decimal:
         return self.pnl_snapshot()[1]
@@ -222,13 +260,15 @@ class BotService:
         problems = []
         if self.kill_reason is not None or self.settings.kill_flag.exists():
             problems.append("kill switch engaged")
-        if self.last_bar_wall is None:
-            if self.uptime > 30:
-                problems.append("no market data yet")
-        else:
-            age = time.monotonic() - self.last_bar_wall
-            if age > self.stale_after_seconds():
-                problems.append(f"market data stale ({age:.0f} s)")
+        for sl in self.sleeves:
+            which = f" for {sl.symbol}" if len(self.sleeves) > 1 else ""
+            if sl.last_bar_wall is None:
+                if self.uptime > 30:
+                    problems.append(f"no market data yet{which}")
+            else:
+                age = time.monotonic() - sl.last_bar_wall
+                if age > self.stale_after_seconds():
+                    problems.append(f"market data stale{which} ({age:.0f} s)")
         if self._stopping:
             problems.append("stopping")
         return not problems, problems
@@ -241,44 +281,25 @@ class BotService:
             return timeframe_ms(s.timeframe) / 1000 * 1.5 + 30.0
         return max(5.0, s.stale_after_bars / s.speed)
 
-    # ---------------------------------------------------------------- events
-    def _on_event(self, event: Event | TradingStateChanged) -> None:
-        if isinstance(event, TradingStateChanged):
-            self.store.audit("TradingStateChanged", {"state": event.state, "reason": event.reason})
-            return
-        pf = self.engine.portfolio
-        order = pf.orders[event.order_id]
-        realised = pf.fills[-1].realised_pnl if isinstance(event, OrderFilled) else ZERO
-        self.store.record(event, order, pf.ledger, pf.position, realised)
-        self.metrics.on_event(event, order)
-        now = time.perf_counter()
-        if isinstance(event, OrderSubmitted):
-            self._submit_wall[event.order_id] = now
-        elif order.status.is_terminal:
-            t0 = self._submit_wall.pop(event.order_id, None)
-            if t0 is not None and isinstance(event, OrderFilled):
-                self.metrics.roundtrip.observe(now - t0)
-        if isinstance(event, OrderFilled) and self.settings.notify_fills:
-            f = event.fill
-            self.notifier.send("P3", "Fill", f"{f.side.value} {f.quantity} {f.symbol} @ {f.price}")
+    # ---------------------------------------------------------------- market data
+    def on_bar(self, bar: Bar, history: bool = False, symbol: str | None = None) -> None:
+        """One closed bar of ``symbol`` (default: the first). ``history``: a bar the market has
+        already moved past (start-up backfill, catching up after a stall) warms the strategy
+        up but never makes it trade on an old price."""
+        sl = self.primary if symbol is None else self.sleeve(symbol)
+        if sl is None:
+            raise KeyError(f"not traded: {symbol}")
+        self._sleeve_bar(sl, bar, history)
 
-    def on_bar(self, bar: Bar, history: bool = False) -> None:
-        """``history``: a bar the market has already moved past (start-up backfill, catching up
-        after a stall) warms the strategy up but never makes it trade on an old price."""
+    def _sleeve_bar(self, sl: Sleeve, bar: Bar, history: bool) -> None:
         t0 = time.perf_counter()
         # The paper venue lives in this process and is restored from the store, so one
         # transaction per bar (one fsync) is both faster and stricter: after a crash a bar is
         # either wholly on disk or replayed whole. A remote venue (live) must not be batched
         # around: an order's intent has to be durable before it is sent.
         with self.store.batch() if self.live is None else contextlib.nullcontext():
-            if self.paused or history:
-                self._skip_bar(bar)
-            else:
-                self.engine.on_bar(bar)
-            self.last_bar, self.last_bar_wall = bar, time.monotonic()
-            self.recent_bars.append(bar)
-            self.bars_seen += 1
-            self._day_check(bar)
+            sl.step(bar, self.paused or history)
+            self._day_check(sl, bar)
         took = time.perf_counter() - t0
         self.bar_seconds.append(took)
         self.metrics.bar_latency.observe(took)
@@ -310,25 +331,30 @@ class BotService:
             for w in waits:
                 w.cancel()
 
-    def _skip_bar(self, bar: Bar) -> None:
-        self.engine.warm_up(bar)  # the market moves on (resting orders may fill); no strategy
-
-    def _day_check(self, bar: Bar) -> None:
+    def _day_check(self, sl: Sleeve, bar: Bar) -> None:
+        """The daily loss limit on the whole account, after each bar of any symbol."""
         day = datetime.fromtimestamp(bar.ts / 1000, self.tz).date().isoformat()
         equity = self.equity()
-        if self.day is None or self.day.day != day:
+        if self.day is None or self.day.day < day:
             if self.day is not None and self.day.halted:
-                self.engine.set_trading_state(TradingState.ACTIVE, f"new trading day {day}")
+                self.set_trading_state(TradingState.ACTIVE, f"new trading day {day}")
             self.day = DayBook(day, equity)
-        self.equity_points.append((bar.ts, float(equity)))
+        if self.equity_points and self.equity_points[-1][0] == bar.ts:
+            self.equity_points[-1] = (bar.ts, float(equity))  # another symbol's same bar
+        else:
+            self.equity_points.append((bar.ts, float(equity)))
         limit = self.day.start_equity * self.settings.daily_loss_limit
         if not self.day.halted and equity - self.day.start_equity <= -limit:
             self.day.halted = True
             reason = f"daily loss limit: {equity - self.day.start_equity} <= -{limit}"
-            self.engine.set_trading_state(TradingState.HALTED, reason)
-            self.engine.execute([CancelAll()])
+            self.set_trading_state(TradingState.HALTED, reason)
+            for each in self.sleeves:
+                each.engine.execute([CancelAll()])
             self.notifier.send("P1", "Daily loss limit", reason)
-        self.store.bar_done(bar, day, self.day.start_equity, equity, self.day.halted)
+        day_book = self.day
+        self.store.bar_done(
+            sl.symbol, bar, day_book.day, day_book.start_equity, equity, day_book.halted
+        )
 
     # ---------------------------------------------------------------- control
     def pause(self) -> None:
@@ -347,39 +373,20 @@ class BotService:
             return
         self.kill_reason = reason
         log.critical("KILL SWITCH: %s", reason)
-        self.engine.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
-        self.engine.execute([CancelAll()])
+        self.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
+        for sl in self.sleeves:
+            sl.engine.execute([CancelAll()])
         if self.settings.flatten_on_kill:
-            self._flatten()
-        self.engine.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
-        pf = self.engine.portfolio
-        self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
+            for sl in self.sleeves:
+                sl.flatten()
+        self.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
+        for sl in self.sleeves:
+            sl.write_books()
         self.store.audit("kill", {"reason": reason})
         self.metrics.kill_engaged.set(1)
         self.notifier.send("P0", "Kill switch engaged", reason)
         self.exit_code = EXIT_KILLED
         self.request_stop("kill switch")
-
-    def _flatten(self) -> None:
-        """Sell the whole position now. Only exposure-reducing orders pass (REDUCING); the
-        paper venue fills it at the last close less slippage instead of waiting a bar."""
-        inst = self.instrument
-        qty = self.engine.portfolio.ledger.free(inst.base)
-        if qty < inst.min_qty or self.last_bar is None:
-            return
-        self.engine.set_trading_state(TradingState.REDUCING, "kill switch: flattening")
-        self.engine.execute(
-            [
-                SubmitOrder(
-                    Side.SELL, OrderType.MARKET, inst.qty(qty), reduce_only=True, tag="kill-flatten"
-                )
-            ]
-        )
-        if isinstance(self.venue, SimulatedExchange):
-            self.venue.match_market_now(self.last_bar.close)
-            self.engine.on_venue_event_drain()
-        left = self.engine.portfolio.position.qty
-        log.warning("flatten on kill: position now %s %s", left, inst.base)
 
     def request_stop(self, reason: str) -> None:
         if not self.stop_reason:
@@ -388,26 +395,6 @@ class BotService:
         self.changed()
 
     # ---------------------------------------------------------------- running
-    async def _market(self) -> None:
-        last = self.store.restore(self.settings.symbol).kv.get("last_bar_ts")
-        after = int(last) if last else None
-        feed = feed_for(self.settings)
-        rest = getattr(feed, "rest", feed)
-        if isinstance(rest, CcxtFeed) and self.live is not None:
-            rest.gate = self.live.ban_left  # one IP, one ban: market data waits it out too
-        self.market_feed = feed
-        try:
-            async for bar in feed.bars(after):
-                if self._stop.is_set():
-                    break
-                self.on_bar(bar, feed.is_history(bar))
-        finally:
-            close = getattr(feed, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
-        log.info("market feed ended")
-
     async def run(self) -> int:
         s = self.settings
         if s.kill_flag.exists():
@@ -445,9 +432,13 @@ class BotService:
         server, server_task = await serve(self)
         watcher.start()
         tasks = [
-            asyncio.create_task(self._market(), name="market"),
-            asyncio.create_task(self.metrics.loop_lag(), name="loop-lag"),
+            asyncio.create_task(
+                sl.market(self._sleeve_bar, self._stop.is_set),
+                name="market" if len(self.sleeves) == 1 else f"market {sl.symbol}",
+            )
+            for sl in self.sleeves
         ]
+        tasks.append(asyncio.create_task(self.metrics.loop_lag(), name="loop-lag"))
         if self.live_session is not None and self.live is not None:
             tasks.append(asyncio.create_task(self.live.run(), name="venue-sync"))
             if s.reconcile_seconds > 0:
@@ -462,18 +453,19 @@ class BotService:
         alerts = ErrorAlerts(self.notifier)
         logging.getLogger("solbot").addHandler(alerts)
         mode = f"LIVE ({s.exchange})" if self.live is not None else "paper"
-        sdnotify.notify(f"READY=1\nSTATUS=trading {s.symbol} ({s.market.value})")
+        symbols = ", ".join(sl.symbol for sl in self.sleeves)
+        sdnotify.notify(f"READY=1\nSTATUS=trading {symbols} ({s.market.value})")
         log.info(
             "solbot %s up: %s %s %s on %s, API http://%s:%d",
             __version__,
-            s.symbol,
+            symbols,
             s.timeframe,
             mode,
             s.market.value,
             s.host,
             s.port,
         )
-        self.notifier.send("P3", "Bot started", f"{s.symbol} {mode} on {s.market.value}")
+        self.notifier.send("P3", "Bot started", f"{symbols} {mode} on {s.market.value}")
         await self._stop.wait()
         await self._shutdown(server, server_task, tasks, watcher)
         logging.getLogger("solbot").removeHandler(alerts)
@@ -525,11 +517,12 @@ class BotService:
         watcher.stop()
         log.debug("shutdown: intake stopped")
         if self.kill_reason is None and self.settings.cancel_on_stop:
-            self.engine.execute([CancelAll()])
+            for sl in self.sleeves:
+                sl.engine.execute([CancelAll()])
         if self.live_session is not None:
             await self.live_session.stop()
-        pf = self.engine.portfolio
-        self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
+        for sl in self.sleeves:
+            sl.write_books()
         self.store.audit("stop", {"reason": self.stop_reason, "exit_code": self.exit_code})
         if self.kill_reason is None:
             self.notifier.send("P2", "Bot stopped", self.stop_reason)

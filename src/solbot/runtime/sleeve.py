@@ -1,0 +1,261 @@
+"""One symbol's part of the running bot — a sleeve: its instrument, its slice of the
+capital (its own ledger and venue), its engine and strategy, its market data and books.
+
+The service holds one sleeve per traded symbol and everything that belongs to the account
+(the API, the kill switch, the daily loss limit on the sum, the exposure cap over all
+positions). A single-symbol bot is a one-sleeve account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from solbot.data.bars import BarArrays
+from solbot.domain.instruments import Instrument
+from solbot.domain.ledger import Ledger
+from solbot.domain.messages import (
+    Bar,
+    Event,
+    OrderFilled,
+    OrderSubmitted,
+    SubmitOrder,
+    TradingStateChanged,
+)
+from solbot.domain.orders import OrderStatus
+from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
+from solbot.engine.core import Engine
+from solbot.engine.portfolio import Portfolio
+from solbot.engine.ports import SimClock
+from solbot.engine.risk import RiskEngine, RiskLimits
+from solbot.persistence.store import Restored
+from solbot.runtime.backtest import instrument_for
+from solbot.runtime.feeds import BarFeed, CcxtFeed, SyntheticFeed, feed_for
+from solbot.strategies import create
+from solbot.venues.sim import SimConfig, SimulatedExchange
+
+if TYPE_CHECKING:
+    from solbot.runtime.service import BotService
+    from solbot.venues.live import LiveVenue
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+
+
+class Sleeve:
+    def __init__(self, service: BotService, symbol: str, index: int) -> None:
+        self.service = service
+        self.symbol = symbol
+        self.index = index
+        self.several = len(service.settings.trading_symbols) > 1
+        self.instrument: Instrument = instrument_for(symbol)
+        self.engine: Engine
+        self.venue: SimulatedExchange | LiveVenue
+        self.last_bar: Bar | None = None
+        self.last_bar_wall: float | None = None
+        self.bars_seen = 0
+        self.recent_bars: deque[Bar] = deque(maxlen=1000)
+        self.market_feed: BarFeed | None = None
+        self.trade_from: int | None = None  # bars before this (ms) only warm up (vol calibration)
+        self._submit_wall: dict[OrderId, float] = {}
+
+    @property
+    def order_prefix(self) -> str:
+        return f"sb{self.instrument.base}" if self.several else "sb"
+
+    # ---------------------------------------------------------------- building
+    def build(self, restored: Restored, cash: Decimal, live: LiveVenue | None) -> None:
+        """``cash``: this sleeve's capital when it has no books yet (paper)."""
+        svc, s, inst = self.service, self.service.settings, self.instrument
+        session = svc.live_session
+        if restored.empty and session is not None:  # a new live account
+            theirs = session.balances
+            balances = {
+                inst.quote: theirs.get(inst.quote, ZERO),
+                inst.base: theirs.get(inst.base, ZERO),
+            }
+        elif restored.empty:
+            balances = {inst.quote: cash, inst.base: ZERO}
+        else:  # totals; a paper venue restarts with us (its open orders died with it)
+            balances = {a: free + locked for a, (free, locked) in restored.balances.items()}
+        if live is not None:
+            self.venue = live
+        else:
+            stamp = f"{inst.base if self.several else ''}{int(time.time() * 1000)}"
+            self.venue = SimulatedExchange(
+                inst,
+                balances,
+                SimConfig(slippage=s.slippage, maker_fee=s.fee, taker_fee=s.fee),
+                id_prefix=f"P{stamp}-",
+            )
+        if restored.empty:
+            initial_quote = balances[inst.quote]
+        else:
+            value = restored.kv.get("initial_quote")
+            initial_quote = Decimal(value) if value else s.initial_cash
+        portfolio = Portfolio(inst, Ledger(balances), initial_quote=initial_quote)
+        if restored.position is not None:
+            p = restored.position
+            portfolio.position.qty, portfolio.position.avg_price = p.qty, p.avg_price
+            portfolio.position.realised_pnl, portfolio.position.fees = p.realised_pnl, p.fees
+        self.engine = Engine(
+            create(s.strategy, **s.strategy_params),
+            portfolio,
+            self.venue,
+            SimClock(),
+            RiskEngine(RiskLimits(max_order_value=s.max_order_value)),
+            id_prefix=self.order_prefix,
+            first_seq=restored.max_order_seq + 1,
+        )
+        if session is None:
+            self._cancel_stale(restored)
+        else:
+            session.restore_orders(restored)
+        if restored.empty:
+            svc.store.put(sleeve=self.symbol, initial_quote=str(initial_quote))
+        # the books as this run starts them (after a crash: what stale orders held is free)
+        svc.store.write_books(portfolio.ledger, portfolio.position, int(time.time() * 1000))
+        self.engine.listeners.append(self._on_event)
+        if live is not None:
+            live.after = self.engine.on_venue_event_drain
+        self.engine.start()
+        if "last_bar" in restored.kv:  # marks equity and risk checks until the next bar
+            self.last_bar = Bar(*json.loads(restored.kv["last_bar"]))
+            self.engine.last_bar = self.last_bar
+        if "trade_from" in restored.kv:
+            self.trade_from = int(restored.kv["trade_from"])
+
+    def _cancel_stale(self, restored: Restored) -> None:
+        """Orders left open by a crash: the paper venue that held them is gone."""
+        store = self.service.store
+        for row in restored.open_orders:
+            row.status = OrderStatus.CANCELLED.value
+            row.reason = "paper venue restarted"
+            with store.session() as sess, sess.begin():
+                sess.merge(row)
+            store.audit("OrderCancelled", {"reason": row.reason}, order_id=row.order_id)
+
+    def calibration(self, days: int) -> BarArrays:
+        """Daily-or-finer bars of the ``days`` before this sleeve trades, for volatility
+        weights. Synthetic and replayed markets: the first ``days`` of the data, which are
+        then only warm-up (``trade_from``); an exchange: the last ``days`` daily bars."""
+        feed = self.feed()
+        if isinstance(feed, SyntheticFeed):
+            data = feed.block(0, feed.start_price, feed.start_ms)
+        elif isinstance(getattr(feed, "data", None), BarArrays):
+            data = feed.data  # type: ignore[attr-defined]
+        else:
+            rest = getattr(feed, "rest", feed)
+            if not isinstance(rest, CcxtFeed):
+                raise ValueError(f"{self.symbol}: no data to measure volatility on")
+            now = int(time.time() * 1000)
+            rows = rest.exchange.fetch_ohlcv(self.symbol, "1d", now - (days + 1) * DAY_MS, days + 1)
+            return BarArrays.from_rows([tuple(r) for r in rows], self.symbol, "1d")
+        self.trade_from = int(data.ts[0]) + days * DAY_MS
+        self.service.store.put(sleeve=self.symbol, trade_from=str(self.trade_from))
+        return data
+
+    def feed(self) -> BarFeed:
+        if self.market_feed is None:
+            self.market_feed = feed_for(self.service.settings, self.symbol, self.index)
+        return self.market_feed
+
+    # ---------------------------------------------------------------- queries
+    def mark(self) -> Decimal:
+        bar = self.last_bar or self.engine.last_bar
+        return self.instrument.price(bar.close) if bar is not None else ZERO
+
+    def equity(self) -> Decimal:
+        return self.instrument.money(self.engine.portfolio.equity(self.mark()))
+
+    def exposure(self) -> Decimal:
+        pf = self.engine.portfolio
+        return self.instrument.money(pf.ledger.total(self.instrument.base) * self.mark())
+
+    # ---------------------------------------------------------------- events
+    def _on_event(self, event: Event | TradingStateChanged) -> None:
+        svc = self.service
+        if isinstance(event, TradingStateChanged):
+            detail = {"state": event.state, "reason": event.reason}
+            if self.several:
+                detail["symbol"] = self.symbol
+            svc.store.audit("TradingStateChanged", detail)
+            return
+        pf = self.engine.portfolio
+        order = pf.orders[event.order_id]
+        realised = pf.fills[-1].realised_pnl if isinstance(event, OrderFilled) else ZERO
+        svc.store.record(event, order, pf.ledger, pf.position, realised)
+        svc.metrics.on_event(event, order)
+        now = time.perf_counter()
+        if isinstance(event, OrderSubmitted):
+            self._submit_wall[event.order_id] = now
+        elif order.status.is_terminal:
+            t0 = self._submit_wall.pop(event.order_id, None)
+            if t0 is not None and isinstance(event, OrderFilled):
+                svc.metrics.roundtrip.observe(now - t0)
+        if isinstance(event, OrderFilled) and svc.settings.notify_fills:
+            f = event.fill
+            svc.notifier.send("P3", "Fill", f"{f.side.value} {f.quantity} {f.symbol} @ {f.price}")
+
+    def step(self, bar: Bar, warm_only: bool) -> None:
+        """One closed bar through the engine (``warm_only``: the market moves on — resting
+        orders may fill — but the strategy is not asked)."""
+        if warm_only or (self.trade_from is not None and bar.ts < self.trade_from):
+            self.engine.warm_up(bar)
+        else:
+            self.engine.on_bar(bar)
+        self.last_bar, self.last_bar_wall = bar, time.monotonic()
+        self.recent_bars.append(bar)
+        self.bars_seen += 1
+
+    def write_books(self) -> None:
+        pf = self.engine.portfolio
+        self.service.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
+
+    def flatten(self) -> None:
+        """Sell the whole position now. Only exposure-reducing orders pass (REDUCING); the
+        paper venue fills it at the last close less slippage instead of waiting a bar."""
+        inst = self.instrument
+        qty = self.engine.portfolio.ledger.free(inst.base)
+        if qty < inst.min_qty or self.last_bar is None:
+            return
+        self.engine.set_trading_state(TradingState.REDUCING, "kill switch: flattening")
+        order = SubmitOrder(
+            Side.SELL, OrderType.MARKET, inst.qty(qty), reduce_only=True, tag="kill-flatten"
+        )
+        self.engine.execute([order])
+        if isinstance(self.venue, SimulatedExchange):
+            self.venue.match_market_now(self.last_bar.close)
+            self.engine.on_venue_event_drain()
+        left = self.engine.portfolio.position.qty
+        log.warning("flatten on kill: position now %s %s", left, inst.base)
+
+    # ---------------------------------------------------------------- running
+    async def market(
+        self, on_bar: Callable[[Sleeve, Bar, bool], None], stop: Callable[[], bool]
+    ) -> None:
+        last = self.service.store.restore(self.symbol).kv.get("last_bar_ts")
+        after = int(last) if last else None
+        feed = self.feed()
+        rest = getattr(feed, "rest", feed)
+        live = self.service.live
+        if isinstance(rest, CcxtFeed) and live is not None:
+            rest.gate = live.ban_left  # one IP, one ban: market data waits it out too
+        try:
+            async for bar in feed.bars(after):
+                if stop():
+                    break
+                on_bar(self, bar, feed.is_history(bar))
+        finally:
+            close: Callable[[], Awaitable[None]] | None = getattr(feed, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        log.info("market feed ended (%s)", self.symbol)
