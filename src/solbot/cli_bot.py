@@ -76,6 +76,10 @@ def run(
     ] = None,
     exchange_url: Annotated[str | None, typer.Option(help="REST base URL override")] = None,
     symbol: Annotated[str | None, typer.Option()] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="several symbols in one bot, e.g. SOL/USDT,BTC/USDT,ETH/USDT (paper)"),
+    ] = None,
     timeframe: Annotated[str | None, typer.Option()] = None,
     strategy: Annotated[str | None, typer.Option()] = None,
     live: Annotated[
@@ -110,6 +114,7 @@ def run(
         exchange=exchange,
         exchange_url=exchange_url,
         symbol=symbol,
+        symbols=symbols,
         timeframe=timeframe,
         strategy=strategy,
         market=market,
@@ -224,6 +229,13 @@ def status(
             "kill_switch",
         ):
             t.add_row(key.replace("_", " "), str(body.get(key)))
+        symbols = body.get("symbols") or []
+        for sym in symbols if len(symbols) > 1 else []:
+            t.add_row(
+                f"  {sym['symbol']}",
+                f"{sym['trading_state']} · weight {sym['weight']} · {sym['bars_processed']} bars"
+                f" · last data {sym['last_market_data_time']}",
+            )
         out.print(t)
     if r.status_code == 503:
         raise typer.Exit(EXIT_UNHEALTHY)
@@ -255,6 +267,14 @@ def account(
             f"position {p['symbol']}",
             f"{p['qty']} @ {p['avgPrice']} (unrealised {p['unrealisedPnL']})",
         )
+    symbols = body.get("symbols") or []
+    if len(symbols) > 1:
+        t.add_row("exposure", f"{body['exposure']} {body['asset']} (cap {body['exposureCap']})")
+        for sym in symbols:
+            t.add_row(
+                f"sleeve {sym['symbol']}",
+                f"equity {sym['equity']} (total PnL {sym['totalPnL']}, weight {sym['weight']})",
+            )
     out.print(t)
 
 

@@ -190,3 +190,47 @@ def test_dashboard_fits_a_phone(tmp_path: Path, browser: Any) -> None:
         assert columns == 1  # cards stack on a narrow screen
     finally:
         bot.kill_hard()
+
+
+def test_dashboard_symbol_selector_with_three_symbols(tmp_path: Path, browser: Any) -> None:
+    bot = Bot(tmp_path, env={"SOLBOT_SYMBOLS": "SOL/USDT,BTC/USDT,ETH/USDT"}, speed=20)
+    try:
+        bot.wait_ready()
+        browser.get(bot.url + "/")
+        wait(lambda: text(browser, "conn") == "live", 20, "the event stream")
+        assert (
+            browser.execute_script("return document.getElementById('symbol-pick').hidden") is False
+        )
+        options = browser.execute_script(
+            "return [...document.getElementById('symbol-select').options].map(o => o.value)"
+        )
+        assert options == ["SOL/USDT", "BTC/USDT", "ETH/USDT"]
+        rows = wait(
+            lambda: (
+                browser.execute_script(
+                    "return document.querySelectorAll('#symbols tbody tr').length"
+                )
+                == 3
+            ),
+            10,
+            "a row per symbol",
+        )
+        assert rows
+        last_close = (
+            "const d = document.getElementById('price-chart').data; return d[0].close.at(-1);"
+        )
+        wait(lambda: browser.execute_script(last_close), 20, "SOL candles")
+        assert browser.execute_script(last_close) < 1000  # SOL's synthetic market starts at 20
+        load_id = browser.execute_script("return window.__dashboardLoadId")
+        browser.execute_script(
+            "const s = document.getElementById('symbol-select'); s.value = 'BTC/USDT';"
+            "s.dispatchEvent(new Event('change'));"
+        )
+        wait(lambda: "BTC/USDT" in text(browser, "title-sub"), 10, "the BTC view")
+        wait(lambda: (browser.execute_script(last_close) or 0) > 1000, 20, "BTC candles")
+        assert "BTC" in text(browser, "position")
+        assert browser.execute_script("return location.search") == "?symbol=BTC%2FUSDT"
+        assert browser.execute_script("return window.__dashboardLoadId") == load_id  # no reload
+        wait(lambda: text(browser, "conn") == "live", 10, "the BTC event stream")
+    finally:
+        bot.kill_hard()

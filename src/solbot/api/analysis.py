@@ -3,24 +3,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from solbot.domain.messages import ms_to_datetime
-
-if TYPE_CHECKING:
-    from solbot.runtime.service import BotService
+from solbot.domain.messages import Bar, ms_to_datetime
 
 
-def analysis(service: BotService) -> dict[str, object]:
-    """Indicators, the regime and the last 50 regimes on the recent bars."""
+def analysis(recent: Iterable[Bar], symbol: str, timeframe: str) -> dict[str, object]:
+    """Indicators, the regime and the last 50 regimes on one symbol's recent bars."""
     from solbot.data.bars import BarArrays
     from solbot.indicators import vectorised as vec
     from solbot.indicators.regime import Regime, classify_arrays
 
-    bars = list(service.recent_bars)
+    bars = list(recent)
     if len(bars) < 60:
         return {"bars": len(bars), "ready": False, "indicators": {}}
-    a = BarArrays.from_rows(bars, service.settings.symbol, service.settings.timeframe)
+    a = BarArrays.from_rows(bars, symbol, timeframe)
     up, _mid, lo = vec.donchian(a.high, a.low, 20)
     bb_up, _bb_mid, bb_lo = vec.bollinger(a.close, 20, 2.0)
     last = {

@@ -27,12 +27,22 @@ from solbot.persistence.store import row_dict
 
 if TYPE_CHECKING:
     from solbot.runtime.service import BotService
+    from solbot.runtime.sleeve import Sleeve
 
 
 class KillSwitch(BaseModel):
     engaged: bool
     flag: str
     reason: str | None = None
+
+
+class SymbolStatus(BaseModel):
+    symbol: str
+    weight: str  # share of the initial capital
+    trading_state: str
+    trading_state_reason: str
+    last_market_data_time: datetime | None
+    bars_processed: int
 
 
 class Status(BaseModel):
@@ -50,6 +60,7 @@ class Status(BaseModel):
     trading_state_reason: str
     paused: bool
     kill_switch: KillSwitch
+    symbols: list[SymbolStatus]
 
 
 class Position(BaseModel):
@@ -58,6 +69,14 @@ class Position(BaseModel):
     avgPrice: str  # noqa: N815  (the runbook's camelCase API)
     unrealisedPnL: str  # noqa: N815
     realisedPnL: str  # noqa: N815
+
+
+class SymbolAccount(BaseModel):
+    symbol: str
+    weight: str
+    equity: str
+    totalPnL: str  # noqa: N815
+    balances: dict[str, dict[str, str]]
 
 
 class Account(BaseModel):
@@ -69,6 +88,9 @@ class Account(BaseModel):
     totalPnL: str  # noqa: N815
     fees: str
     positions: list[Position]
+    exposure: str  # value of all positions (quote)
+    exposureCap: str  # noqa: N815  (fraction of equity)
+    symbols: list[SymbolAccount]
 
 
 class KillRequest(BaseModel):
@@ -94,69 +116,103 @@ def create_app(service: BotService) -> FastAPI:
                 401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
 
-    def known(symbol: str) -> str:
-        wanted = symbol.replace("-", "/").replace("_", "/").upper()
-        if (
-            wanted != s.settings.symbol.upper()
-            and symbol.upper() != s.settings.symbol.replace("/", "").upper()
-        ):
+    def known(symbol: str) -> Sleeve:
+        sleeve = s.sleeve(symbol)
+        if sleeve is None:
             raise HTTPException(404, f"unknown symbol {symbol!r}")
-        return s.settings.symbol
+        return sleeve
+
+    def chosen(symbol: str | None) -> str | None:
+        return None if symbol is None else known(symbol).symbol
 
     @app.get("/api/status", response_model=Status, responses={503: {"model": Status}})
     async def status() -> Any:
         healthy, problems = s.health()
+        state, reason = s.trading_state()
         body = Status(
             status="ok" if healthy else "unhealthy",
             problems=problems,
             mode="live" if s.live is not None else "paper",
             market=s.settings.market.value,
-            symbol=s.settings.symbol,
+            symbol=s.primary.symbol,
             version=__version__,
             uptime_seconds=round(s.uptime, 3),
             started_at=s.started_at,
             last_market_data_time=ms_to_datetime(s.last_bar.ts) if s.last_bar else None,
             bars_processed=s.bars_seen,
-            trading_state=s.engine.risk.state.value,
-            trading_state_reason=s.engine.risk.reason,
+            trading_state=state.value,
+            trading_state_reason=reason,
             paused=s.paused,
             kill_switch=KillSwitch(
                 engaged=s.kill_reason is not None or s.settings.kill_flag.exists(),
                 flag=str(s.settings.kill_flag),
                 reason=s.kill_reason,
             ),
+            symbols=[
+                SymbolStatus(
+                    symbol=sl.symbol,
+                    weight=_dec(s.weight(sl.symbol)),
+                    trading_state=sl.engine.risk.state.value,
+                    trading_state_reason=sl.engine.risk.reason,
+                    last_market_data_time=ms_to_datetime(sl.last_bar.ts) if sl.last_bar else None,
+                    bars_processed=sl.bars_seen,
+                )
+                for sl in s.sleeves
+            ],
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
 
     @app.get("/api/account", response_model=Account)
     async def account() -> Account:
-        pf = s.engine.portfolio
+        """The whole account: balances summed over the symbols' sleeves, every position,
+        equity and PnL of the sum; ``symbols`` has each sleeve's own books."""
         inst = s.instrument
-        mark = s.mark()
-        pos = pf.position
         equity, daily, total = s.pnl_snapshot()
+        summed: dict[str, list[Decimal]] = {}
+        positions, sleeves, fees = [], [], Decimal(0)
+        for sl in s.sleeves:
+            pf, mark, money = sl.engine.portfolio, sl.mark(), sl.instrument.money
+            pos = pf.position
+            snap = pf.ledger.snapshot()
+            for a, (f, lk) in snap.items():
+                acc = summed.setdefault(a, [Decimal(0), Decimal(0)])
+                acc[0] += f
+                acc[1] += lk
+            fees += pos.fees
+            if not pos.is_flat:
+                positions.append(
+                    Position(
+                        symbol=pos.symbol,
+                        qty=_dec(pos.qty),
+                        avgPrice=_dec(money(pos.avg_price)),
+                        unrealisedPnL=_dec(money(pos.unrealised_pnl(mark))),
+                        realisedPnL=_dec(money(pos.realised_pnl)),
+                    )
+                )
+            sl_equity = sl.equity()
+            sleeves.append(
+                SymbolAccount(
+                    symbol=sl.symbol,
+                    weight=_dec(s.weight(sl.symbol)),
+                    equity=_dec(sl_equity),
+                    totalPnL=_dec(money(sl_equity - pf.initial_quote)),
+                    balances={
+                        a: {"free": _dec(f), "locked": _dec(lk)} for a, (f, lk) in snap.items()
+                    },
+                )
+            )
         return Account(
             asset=inst.quote,
-            balance=_dec(pf.ledger.total(inst.quote)),
-            balances={
-                a: {"free": _dec(f), "locked": _dec(lk)}
-                for a, (f, lk) in pf.ledger.snapshot().items()
-            },
+            balance=_dec(sum(summed.get(inst.quote, []), Decimal(0))),
+            balances={a: {"free": _dec(f), "locked": _dec(lk)} for a, (f, lk) in summed.items()},
             equity=_dec(equity),
             dailyPnL=_dec(daily),
             totalPnL=_dec(total),
-            fees=_dec(pos.fees),
-            positions=[
-                Position(
-                    symbol=pos.symbol,
-                    qty=_dec(pos.qty),
-                    avgPrice=_dec(inst.money(pos.avg_price)),
-                    unrealisedPnL=_dec(inst.money(pos.unrealised_pnl(mark))),
-                    realisedPnL=_dec(inst.money(pos.realised_pnl)),
-                )
-            ]
-            if not pos.is_flat
-            else [],
+            fees=_dec(fees),
+            positions=positions,
+            exposure=_dec(s.exposure()),
+            exposureCap=_dec(s.settings.exposure_cap),
+            symbols=sleeves,
         )
 
     @app.get("/metrics")
@@ -178,23 +234,26 @@ def create_app(service: BotService) -> FastAPI:
         }
 
     @app.get("/api/orders")
-    def orders(open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        rows = s.store.orders(limit=min(max(limit, 1), 1000), open_only=open_only)
+    def orders(
+        open_only: bool = False, limit: int = 100, symbol: str | None = None
+    ) -> list[dict[str, Any]]:
+        n = min(max(limit, 1), 1000)
+        rows = s.store.orders(limit=n, open_only=open_only, symbol=chosen(symbol))
         return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
 
     @app.get("/api/trades")
-    def trades(limit: int = 100) -> list[dict[str, Any]]:
-        rows = s.store.fills(limit=min(max(limit, 1), 1000))
+    def trades(limit: int = 100, symbol: str | None = None) -> list[dict[str, Any]]:
+        rows = s.store.fills(limit=min(max(limit, 1), 1000), symbol=chosen(symbol))
         return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
 
     @app.get("/api/market/{symbol}")
     async def market(symbol: str, limit: int = 200) -> dict[str, Any]:
-        sym = known(symbol)
-        bars = list(s.recent_bars)[-min(max(limit, 1), len(s.recent_bars) or 1) :]
+        sl = known(symbol)
+        bars = list(sl.recent_bars)[-min(max(limit, 1), len(sl.recent_bars) or 1) :]
         return {
-            "symbol": sym,
+            "symbol": sl.symbol,
             "timeframe": s.settings.timeframe,
-            "last": s.last_bar._asdict() if s.last_bar else None,
+            "last": sl.last_bar._asdict() if sl.last_bar else None,
             "bars": [list(b) for b in bars],
         }
 
@@ -202,25 +261,26 @@ def create_app(service: BotService) -> FastAPI:
     async def analysis(symbol: str) -> dict[str, Any]:
         from solbot.api.analysis import analysis as indicators
 
-        return {"symbol": known(symbol), **indicators(s)}
+        sl = known(symbol)
+        return {"symbol": sl.symbol, **indicators(sl.recent_bars, sl.symbol, s.settings.timeframe)}
 
     @app.get("/api/strategy/{symbol}")
     async def strategy(symbol: str) -> dict[str, Any]:
-        known(symbol)
-        st = s.engine.strategy
+        sl = known(symbol)
+        st = sl.engine.strategy
         params = {
             k: _json(v)
             for k, v in vars(st).items()
             if not k.startswith("_") and isinstance(v, int | float | str | bool)
         }
         return {
-            "symbol": s.settings.symbol,
+            "symbol": sl.symbol,
             "strategy": st.name,
             "params": params,
-            "trading_state": s.engine.risk.state.value,
+            "trading_state": sl.engine.risk.state.value,
             "paused": s.paused,
-            "position": str(s.engine.portfolio.position.qty),
-            "open_orders": [o.order_id for o in s.engine.portfolio.open_orders()],
+            "position": str(sl.engine.portfolio.position.qty),
+            "open_orders": [o.order_id for o in sl.engine.portfolio.open_orders()],
         }
 
     @app.post("/api/kill", status_code=202, dependencies=[Depends(authorised)])

@@ -24,6 +24,7 @@ from solbot import __version__
 
 if TYPE_CHECKING:
     from solbot.runtime.service import BotService
+    from solbot.runtime.sleeve import Sleeve
 
 STATIC = Path(__file__).with_name("static")
 BARS = 300  # bars on the price chart
@@ -44,34 +45,40 @@ def _dec(v: Decimal) -> str:
 _regime_cache: dict[tuple[int, int, int], list[str]] = {}
 
 
-def _regimes(service: BotService, bars: list[Any]) -> list[str]:
+def _regimes(sleeve: Sleeve, bars: list[Any]) -> list[str]:
     """The regime of each bar; computed once per new bar, however many pages watch."""
     if len(bars) < 2:
         return ["MIXED"] * len(bars)
-    key = (id(service), bars[0].ts, bars[-1].ts)
+    key = (id(sleeve), bars[0].ts, bars[-1].ts)
     hit = _regime_cache.get(key)
     if hit is not None and len(hit) == len(bars):
         return hit
     from solbot.data.bars import BarArrays
     from solbot.indicators.regime import Regime, classify_arrays
 
-    a = BarArrays.from_rows(bars, service.settings.symbol, service.settings.timeframe)
+    a = BarArrays.from_rows(bars, sleeve.symbol, sleeve.service.settings.timeframe)
     names = [Regime(int(r)).name for r in classify_arrays(a)]
-    _regime_cache.clear()  # one entry: the latest bars
+    if len(_regime_cache) >= 16:  # the latest bars of each symbol a page is watching
+        _regime_cache.clear()
     _regime_cache[key] = names
     return names
 
 
-def view(service: BotService, since: int = -1) -> dict[str, Any]:
-    """Everything on the page; series only past ``since`` (a bar open time, ms)."""
+def view(service: BotService, since: int = -1, symbol: str | None = None) -> dict[str, Any]:
+    """Everything on the page; series only past ``since`` (a bar open time, ms). The
+    account is the whole account; price, position, orders and fills are ``symbol``'s (by
+    default the first traded symbol)."""
     s = service
-    inst = s.instrument
-    pf = s.engine.portfolio
+    sl = s.primary if symbol is None else s.sleeve(symbol)
+    if sl is None:
+        raise HTTPException(404, f"unknown symbol {symbol!r}")
+    inst = sl.instrument
+    pf = sl.engine.portfolio
     equity, daily, total = s.pnl_snapshot()
     start = s.day.start_equity if s.day is not None else equity
     limit = start * s.settings.daily_loss_limit
-    recent = list(s.recent_bars)[-BARS:]
-    regimes = _regimes(s, recent)
+    recent = list(sl.recent_bars)[-BARS:]
+    regimes = _regimes(sl, recent)
     bars = [(b, r) for b, r in zip(recent, regimes, strict=True) if b.ts > since]
     fills = [
         {
@@ -82,16 +89,29 @@ def view(service: BotService, since: int = -1) -> dict[str, Any]:
             "fee": f"{_dec(f.fee)} {f.fee_asset}",
             "pnl": _dec(f.realised_pnl),
         }
-        for f in s.store.fills(limit=FILLS)
+        for f in s.store.fills(limit=FILLS, symbol=sl.symbol)
         if f.ts > since
     ]
     pos = pf.position
-    mark = s.mark()
+    mark = sl.mark()
     healthy, problems = s.health()
     kill_engaged = s.kill_reason is not None or s.settings.kill_flag.exists()
+    state, reason = s.trading_state()
     return {
         "version": __version__,
-        "symbol": s.settings.symbol,
+        "symbol": sl.symbol,
+        "symbols": [
+            {
+                "symbol": x.symbol,
+                "weight": _dec(s.weight(x.symbol)),
+                "equity": _dec(x.equity()),
+                "position": _dec(x.engine.portfolio.position.qty),
+                "base": x.instrument.base,
+                "trading_state": x.engine.risk.state.value,
+                "last_data": x.last_bar.ts if x.last_bar else None,
+            }
+            for x in s.sleeves
+        ],
         "timeframe": s.settings.timeframe,
         "mode": "live" if s.live is not None else "paper",
         "market": s.settings.market.value,
@@ -99,13 +119,13 @@ def view(service: BotService, since: int = -1) -> dict[str, Any]:
         "status": {
             "healthy": healthy,
             "problems": problems,
-            "trading_state": s.engine.risk.state.value,
-            "reason": s.engine.risk.reason,
+            "trading_state": state.value,
+            "reason": reason,
             "paused": s.paused,
             "kill_switch": kill_engaged,
             "kill_reason": s.kill_reason,
             "uptime": round(s.uptime, 1),
-            "last_data": s.last_bar.ts if s.last_bar else None,
+            "last_data": sl.last_bar.ts if sl.last_bar else None,
             "bars_processed": s.bars_seen,
             "token_configured": s.settings.api_token is not None,
         },
@@ -119,6 +139,8 @@ def view(service: BotService, since: int = -1) -> dict[str, Any]:
             "daily_loss_limit": _dec(inst.money(limit)),
             "daily_loss_limit_ratio": _dec(s.settings.daily_loss_limit),
             "balances": {a: _dec(f + lk) for a, (f, lk) in pf.ledger.snapshot().items()},
+            "exposure": _dec(s.exposure()),
+            "exposure_cap": _dec(s.settings.exposure_cap),
         },
         "position": {
             "qty": _dec(pos.qty),
@@ -161,22 +183,27 @@ def install(app: FastAPI, service: BotService) -> None:
         return FileResponse(path)
 
     @app.get("/api/dashboard")
-    async def dashboard(since: int = -1) -> dict[str, Any]:
-        return view(service, since)
+    async def dashboard(since: int = -1, symbol: str | None = None) -> dict[str, Any]:
+        return view(service, since, symbol)
 
     @app.get("/api/dashboard/stream")
-    async def stream(request: Request, since: int = -1) -> StreamingResponse:
+    async def stream(
+        request: Request, since: int = -1, symbol: str | None = None
+    ) -> StreamingResponse:
+        view(service, since, symbol)  # an unknown symbol: 404 now, not a broken stream
         return StreamingResponse(
-            _events(service, request, since),
+            _events(service, request, since, symbol),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
 
-async def _events(service: BotService, request: Request, since: int) -> AsyncIterator[str]:
+async def _events(
+    service: BotService, request: Request, since: int, symbol: str | None
+) -> AsyncIterator[str]:
     cursor = since
     while not service.stopping:
-        body = view(service, cursor)
+        body = view(service, cursor, symbol)
         if body["bars"]:
             cursor = body["bars"][-1][0]
         yield f"event: update\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
@@ -185,4 +212,5 @@ async def _events(service: BotService, request: Request, since: int) -> AsyncIte
         await service.wait_change(5.0)
         await service.wait_stop(MIN_INTERVAL)  # at most 4 updates a second; never delays a stop
     # the last word: the page shows why the stream ended (kill switch, stop)
-    yield f"event: update\ndata: {json.dumps(view(service, cursor), separators=(',', ':'))}\n\n"
+    last = view(service, cursor, symbol)
+    yield f"event: update\ndata: {json.dumps(last, separators=(',', ':'))}\n\n"

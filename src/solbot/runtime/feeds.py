@@ -105,13 +105,17 @@ class ReplayFeed:
         self.data = load_bars(path)
         validate(self.data, GapPolicy.ALLOW)
         self.speed = speed
+        self.start_ts: int | None = None  # several files: replay from a common time
 
     def is_history(self, bar: Bar) -> bool:
         return False  # paced: every bar arrives as the market's latest
 
     async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
         pace = _Paced(self.speed)
-        start = 0 if after_ts is None else int(np.searchsorted(self.data.ts, after_ts, "right"))
+        begin = after_ts if after_ts is not None else self.start_ts
+        if after_ts is None and self.start_ts is not None:
+            begin = self.start_ts - 1  # from the common start itself
+        start = 0 if begin is None else int(np.searchsorted(self.data.ts, begin, "right"))
         for bar in self.data.slice(start, len(self.data)).bars():
             await pace.wait()
             yield bar

@@ -36,7 +36,7 @@ from solbot.ops.notify import ErrorAlerts
 from solbot.persistence.store import Restored, Store
 from solbot.runtime.config import MarketSource, Settings
 from solbot.runtime.exitcodes import EXIT_INTERNAL, EXIT_KILLED, EXIT_OK
-from solbot.runtime.feeds import BarFeed
+from solbot.runtime.feeds import BarFeed, ReplayFeed
 from solbot.runtime.multi import ExposureCap, allocation_weights
 from solbot.runtime.sleeve import Sleeve
 from solbot.venues.sim import SimulatedExchange
@@ -139,6 +139,7 @@ class BotService:
         s = self.settings
         self.store.migrate()
         self._check_orphans()
+        self._align_replays()
         restored = {sl.symbol: self.store.restore(sl.symbol) for sl in self.sleeves}
         fresh = [sl for sl in self.sleeves if restored[sl.symbol].empty]
         weights = self._weights(restored, fresh)
@@ -168,6 +169,18 @@ class BotService:
                 "resumed": len(fresh) < len(self.sleeves),
             },
         )
+
+    def _align_replays(self) -> None:
+        """Opens each symbol's market data. Several replayed files start at different
+        times: all replay from the latest first bar, so the symbols move together in time
+        (as they would live)."""
+        feeds = [sl.feed() for sl in self.sleeves]
+        if len(feeds) < 2 or not all(isinstance(f, ReplayFeed) for f in feeds):
+            return
+        replays = [f for f in feeds if isinstance(f, ReplayFeed)]
+        common = max(int(f.data.ts[0]) for f in replays)
+        for f in replays:
+            f.start_ts = common
 
     def _check_orphans(self) -> None:
         """A symbol dropped from the configuration must not leave a position or resting
@@ -229,6 +242,10 @@ class BotService:
     def initial_quote(self) -> Decimal:
         return sum((sl.engine.portfolio.initial_quote for sl in self.sleeves), ZERO)
 
+    def weight(self, symbol: str) -> Decimal:
+        """``symbol``'s share of the initial capital (6 decimals, for people)."""
+        return self.weights.get(symbol, Decimal(1)).quantize(Decimal("0.000001"))
+
     def exposure(self) -> Decimal:
         return sum((sl.exposure() for sl in self.sleeves), ZERO)
 
@@ -245,7 +262,8 @@ class BotService:
         worst = max(self.sleeves, key=lambda sl: order[sl.engine.risk.state])
         risk = worst.engine.risk
         reason = risk.reason
-        if len(self.sleeves) > 1 and risk.state is not TradingState.ACTIVE:
+        alike = all(sl.engine.risk.reason == reason for sl in self.sleeves)
+        if not alike and risk.state is not TradingState.ACTIVE:  # one symbol's own trouble
             reason = f"{worst.symbol}: {reason}"
         return risk.state, reason
 
@@ -415,7 +433,7 @@ class BotService:
 
             self.live_session = LiveSession(self)
             self.live = await self.live_session.connect()
-        self.build()
+        self.build()  # opens every market's data too: a bad replay file fails the start
         if self.live_session is not None and self.live is not None:
             try:
                 await self.live_session.reconcile_start()

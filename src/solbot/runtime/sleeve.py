@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from solbot.data.bars import BarArrays
 from solbot.domain.instruments import Instrument
 from solbot.domain.ledger import Ledger
@@ -36,7 +38,7 @@ from solbot.engine.ports import SimClock
 from solbot.engine.risk import RiskEngine, RiskLimits
 from solbot.persistence.store import Restored
 from solbot.runtime.backtest import instrument_for
-from solbot.runtime.feeds import BarFeed, CcxtFeed, SyntheticFeed, feed_for
+from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed, feed_for
 from solbot.strategies import create
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
@@ -149,8 +151,9 @@ class Sleeve:
         feed = self.feed()
         if isinstance(feed, SyntheticFeed):
             data = feed.block(0, feed.start_price, feed.start_ms)
-        elif isinstance(getattr(feed, "data", None), BarArrays):
-            data = feed.data  # type: ignore[attr-defined]
+        elif isinstance(feed, ReplayFeed):
+            first = int(np.searchsorted(feed.data.ts, feed.start_ts or 0))
+            data = feed.data.slice(first, len(feed.data))
         else:
             rest = getattr(feed, "rest", feed)
             if not isinstance(rest, CcxtFeed):

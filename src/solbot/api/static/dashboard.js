@@ -9,6 +9,8 @@ const REGIME_COLOURS = {
 };
 const MAX_BARS = 300;
 const state = { bars: new Map(), regimes: new Map(), equity: new Map(), fills: new Map(), last: null };
+let symbol = new URLSearchParams(location.search).get("symbol"); // null: the bot's first symbol
+let source = null; // the open EventSource
 let token = null; // kept in memory only: never stored, never sent anywhere but the control routes
 const $ = (id) => document.getElementById(id);
 window.__dashboardLoadId = Math.random().toString(36).slice(2); // tests: proves no reload
@@ -134,8 +136,28 @@ function table(id, rows, cells) {
   }
 }
 
+function symbolQuery(sep) { return symbol ? `${sep}symbol=${encodeURIComponent(symbol)}` : ""; }
+
+function renderSymbols(v) {
+  const several = v.symbols.length > 1;
+  $("symbol-pick").hidden = !several;
+  $("symbols-card").hidden = !several;
+  if (!several) return;
+  const sel = $("symbol-select");
+  if (sel.options.length !== v.symbols.length) {
+    sel.replaceChildren(...v.symbols.map((x) => new Option(x.symbol, x.symbol)));
+  }
+  sel.value = v.symbol;
+  const acct = v.account;
+  $("exposure").textContent = `${fmt(acct.exposure)} ${acct.quote}, cap ${(num(acct.exposure_cap) * 100).toFixed(0)} %`;
+  table("symbols", v.symbols, (x) => [[x.symbol, x.symbol === v.symbol ? "pos" : ""], [`${(num(x.weight) * 100).toFixed(1)} %`],
+    [fmt(x.equity)], [`${fmt(x.position, 4)} ${x.base}`], [x.trading_state, x.trading_state === "ACTIVE" ? "pos" : "neg"],
+    [x.last_data ? utc(x.last_data) : "—"]]);
+}
+
 function render() {
   const v = state.last;
+  renderSymbols(v);
   const st = v.status, acct = v.account;
   $("title-sub").textContent = `${v.symbol} · ${v.timeframe} · ${v.mode} on ${v.market} · v${v.version}`;
   const ts = $("trading-state");
@@ -170,7 +192,8 @@ function render() {
 
 function connect() {
   const since = state.bars.size ? Math.max(...state.bars.keys()) : -1;
-  const es = new EventSource(`/api/dashboard/stream?since=${since}`);
+  const es = new EventSource(`/api/dashboard/stream?since=${since}${symbolQuery("&")}`);
+  source = es;
   es.addEventListener("update", (e) => {
     merge(JSON.parse(e.data));
     render();
@@ -236,11 +259,21 @@ $("resume-btn").addEventListener("click", async () => {
   if (await control("/api/resume", "Resume trading")) say("resumed");
 });
 
-(async function start() {
+async function start() {
   try {
-    const r = await fetch("/api/dashboard");
+    const r = await fetch(`/api/dashboard${symbolQuery("?")}`);
     merge(await r.json());
     render();
   } catch (err) { say(`cannot load /api/dashboard: ${err}`, "error"); }
   connect();
-})();
+}
+
+$("symbol-select").addEventListener("change", (e) => {
+  symbol = e.target.value; // another symbol's chart, position, orders and fills; same account
+  if (source) source.close();
+  state.bars.clear(); state.regimes.clear(); state.fills.clear();
+  history.replaceState(null, "", `?symbol=${encodeURIComponent(symbol)}`);
+  start();
+});
+
+start();

@@ -1,0 +1,242 @@
+"""Several symbols in one running bot: sleeves, the account-wide daily loss limit and
+exposure cap, restarts, the API and dashboard per symbol, and the start-up refusals."""
+
+from __future__ import annotations
+
+import json
+import signal
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from solbot.domain.messages import Bar
+from solbot.domain.values import TradingState
+from solbot.runtime.config import load_settings
+from solbot.runtime.service import BotService
+from tests.conftest import SHARED_DATA as DATA
+from tests.integration.botproc import Bot, db_rows, run_solbot
+
+pytestmark = pytest.mark.integration
+
+DAY0 = 1_700_006_400_000  # 2023-11-15T00:00Z
+STEP = 300_000
+THREE = "SOL/USDT,BTC/USDT,ETH/USDT"
+
+
+def two_sleeves(home: Path, **env: str) -> BotService:
+    environ = {"SOLBOT_STRATEGY": "donchian", "SOLBOT_SYMBOLS": "SOL/USDT,BTC/USDT", **env}
+    svc = BotService(load_settings(home, environ=environ))
+    svc.build()
+    return svc
+
+
+def go_long_sol(svc: BotService) -> None:
+    """A Donchian breakout on SOL (the whole SOL sleeve goes long); BTC flat and quiet."""
+    for i in range(25):
+        b = Bar(
+            DAY0 + i * STEP, 10 + i * 0.01, 10.05 + i * 0.01, 9.95 + i * 0.01, 10 + i * 0.01, 1e6
+        )
+        svc.on_bar(b, symbol="SOL/USDT")
+        svc.on_bar(Bar(b.ts, 30000, 30010, 29990, 30000, 1e3), symbol="BTC/USDT")
+    svc.on_bar(Bar(DAY0 + 25 * STEP, 10.25, 11.0, 10.2, 10.9, 1e6), symbol="SOL/USDT")
+    svc.on_bar(Bar(DAY0 + 26 * STEP, 10.9, 10.95, 10.8, 10.9, 1e6), symbol="SOL/USDT")
+
+
+def test_each_symbol_trades_its_own_slice_and_the_daily_limit_is_on_the_sum(tmp_path):
+    svc = two_sleeves(tmp_path)
+    sol, btc = svc.sleeves
+    assert svc.weights == {"SOL/USDT": Decimal("0.5"), "BTC/USDT": Decimal("0.5")}
+    assert sol.engine.portfolio.initial_quote == btc.engine.portfolio.initial_quote == 5000
+    go_long_sol(svc)
+    assert sol.engine.portfolio.position.qty > 0 and btc.engine.portfolio.position.is_flat
+    assert btc.engine.portfolio.ledger.total("USDT") == 5000  # SOL's buy spent SOL's slice only
+    ids = {r.order_id for r in svc.store.orders(limit=50)}
+    assert ids and all(i.startswith("sbSOL-") for i in ids)
+
+    # SOL falls ~6.5 %: more than 5 % of SOL's own slice, ~3 % of the account -> trading on
+    svc.on_bar(Bar(DAY0 + 27 * STEP, 10.9, 10.9, 10.15, 10.2, 1e6), symbol="SOL/USDT")
+    start = svc.day.start_equity  # type: ignore[union-attr]
+    sleeve_loss = sol.equity() - Decimal(5000)
+    assert sleeve_loss < -Decimal("0.05") * 5000
+    assert -Decimal("0.05") * start < svc.daily_pnl() < 0
+    assert svc.equity() == sol.equity() + btc.equity()
+    assert svc.trading_state()[0] is TradingState.ACTIVE
+
+    # a further fall takes the account past 5 %: every symbol halts, resting orders go
+    svc.on_bar(Bar(DAY0 + 28 * STEP, 10.2, 10.2, 8.5, 8.6, 1e6), symbol="SOL/USDT")
+    assert svc.daily_pnl() <= -Decimal("0.05") * start
+    assert [sl.engine.risk.state for sl in svc.sleeves] == [TradingState.HALTED] * 2
+    assert svc.trading_state()[1].startswith("daily loss limit")  # the account's, no symbol
+    assert not any(sl.engine.portfolio.open_orders() for sl in svc.sleeves)
+    books = {sl.symbol: sl.engine.portfolio.ledger.snapshot() for sl in svc.sleeves}
+    pnl = svc.daily_pnl()
+    svc.store.close()
+
+    again = two_sleeves(tmp_path)  # restart the same day: each sleeve's books, still halted
+    assert {sl.symbol: sl.engine.portfolio.ledger.snapshot() for sl in again.sleeves} == books
+    assert [sl.engine.risk.state for sl in again.sleeves] == [TradingState.HALTED] * 2
+    assert again.daily_pnl() == pnl
+    again.on_bar(Bar(DAY0 + 86_400_000, 8.6, 8.7, 8.5, 8.6, 1e6), symbol="SOL/USDT")
+    assert [sl.engine.risk.state for sl in again.sleeves] == [TradingState.ACTIVE] * 2
+    again.store.close()
+
+
+def test_the_exposure_cap_denies_a_buy_that_takes_all_positions_over_it(tmp_path):
+    svc = two_sleeves(tmp_path, SOLBOT_EXPOSURE_CAP="0.3")
+    go_long_sol(svc)  # the breakout buy would put ~50 % of equity in SOL
+    sol = svc.primary
+    assert sol.engine.portfolio.position.is_flat
+    denied = db_rows(tmp_path, "select detail from audit_log where kind = 'OrderDenied'")
+    assert denied and "portfolio exposure cap" in denied[0][0]
+    assert svc.cap is not None and svc.cap.denied >= 1
+    svc.store.close()
+
+
+def test_dropping_a_symbol_that_still_holds_a_position_refuses_to_start(tmp_path):
+    svc = two_sleeves(tmp_path)
+    go_long_sol(svc)
+    svc.store.close()
+    res = run_solbot(tmp_path, "run", SOLBOT_SYMBOLS="BTC/USDT", SOLBOT_STRATEGY="donchian")
+    assert res.returncode == 2, res.stderr
+    line = res.stderr.strip().splitlines()[-1]
+    assert "SOL/USDT" in line and "no longer traded" in line
+    assert "Traceback" not in res.stderr
+    # the books are untouched: the SOL position is still on disk
+    assert db_rows(tmp_path, "select qty from positions where symbol = 'SOL/USDT'")[0][0] != "0"
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"SOLBOT_SYMBOLS": "SOL/USDT,SOL/USDT"}, "listed twice"),
+        ({"SOLBOT_SYMBOLS": "SOL/USDT,ETH/BTC"}, "same quote"),
+        ({"SOLBOT_SYMBOLS": "SOLUSDT"}, "BASE/QUOTE"),
+        (
+            {"SOLBOT_SYMBOLS": THREE, "SOLBOT_MARKET": "replay", "SOLBOT_REPLAY_FILE": "x.json"},
+            "{base}",
+        ),
+        ({"SOLBOT_EXPOSURE_CAP": "1.5"}, "exposure_cap"),
+    ],
+)
+def test_bad_symbol_settings_exit_2_with_one_line(tmp_path, env, needle):
+    res = run_solbot(tmp_path, "run", **env)
+    assert res.returncode == 2 and needle in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_three_symbols_paper_bot_api_dashboard_and_restart(tmp_path):
+    env = {"SOLBOT_SYMBOLS": THREE, "SOLBOT_EXPOSURE_CAP": "0.6"}
+    bot = Bot(tmp_path, env=env, speed=400)
+    try:
+        st = bot.wait_ready()
+        assert [x["symbol"] for x in st["symbols"]] == THREE.split(",")
+        bot.wait_until(
+            lambda: (
+                {r["symbol"] for r in bot.get("/api/trades", params={"limit": 1000}).json()}
+                == set(THREE.split(","))
+            ),
+            timeout=60,
+            what="a fill on every symbol",
+        )
+        acct = bot.get("/api/account").json()
+        assert [x["weight"] for x in acct["symbols"]] == ["0.333333"] * 3
+        total = sum(Decimal(x["equity"]) for x in acct["symbols"])
+        assert abs(total - Decimal(acct["equity"])) < Decimal("0.0001")  # sum of the sleeves
+        assert Decimal(acct["exposureCap"]) == Decimal("0.6")
+        for sym in ("SOLUSDT", "BTC-USDT", "eth_usdt"):
+            market = bot.get(f"/api/market/{sym}").json()
+            assert market["bars"] and market["symbol"].replace("/", "") == sym.upper()[:3] + "USDT"
+            assert bot.get(f"/api/strategy/{sym}").json()["symbol"] == market["symbol"]
+        eth_trades = bot.get("/api/trades", params={"symbol": "ETHUSDT"}).json()
+        assert eth_trades and {t["symbol"] for t in eth_trades} == {"ETH/USDT"}
+        view = bot.get("/api/dashboard", params={"symbol": "BTCUSDT"}).json()
+        assert view["symbol"] == "BTC/USDT" and len(view["symbols"]) == 3
+        assert view["bars"] and view["bars"][-1][4] > 1000  # BTC's prices, not SOL's
+        assert all(f["price"] and Decimal(f["price"]) > 1000 for f in view["fills"])
+        assert bot.get("/api/dashboard", params={"symbol": "XRPUSDT"}).status_code == 404
+        assert bot.get("/api/market/XRPUSDT").status_code == 404
+        with httpx.stream(
+            "GET", bot.url + "/api/dashboard/stream", params={"symbol": "ETHUSDT"}, timeout=5
+        ) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    assert json.loads(line[6:])["symbol"] == "ETH/USDT"
+                    break
+        metrics = bot.get("/metrics").text
+        for sym in THREE.split(","):
+            assert f'solbot_position_size{{symbol="{sym}"}}' in metrics
+            assert f'solbot_symbol_equity{{symbol="{sym}"}}' in metrics
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(timeout=10) == 0
+    finally:
+        bot.kill_hard()
+    books = db_rows(tmp_path, "select sleeve, asset, free, locked from balances order by 1, 2")
+    assert {r[0] for r in books} == set(THREE.split(","))
+    assert all(Decimal(r[3]) == 0 for r in books)  # stopped: nothing rests, nothing is locked
+    last = dict(db_rows(tmp_path, "select key, value from kv where key like 'last_bar_ts:%'"))
+    assert len(last) == 3
+
+    again = Bot(tmp_path, env=env, speed=400)  # resumes every sleeve where it stopped
+    try:
+        again.wait_ready()
+        acct = again.get("/api/account").json()
+        for x in acct["symbols"]:
+            mine = {a: Decimal(f) for s, a, f, _ in books if s == x["symbol"]}
+            got = {a: Decimal(b["free"]) + Decimal(b["locked"]) for a, b in x["balances"].items()}
+            assert got == mine, x["symbol"]
+        again.wait_until(
+            lambda: all(
+                int(v) < int(dict(db_rows(tmp_path, "select key, value from kv"))[k])
+                for k, v in last.items()
+            ),
+            what="every symbol past its last bar",
+        )
+        again.signal(signal.SIGTERM)
+        assert again.wait_exit(timeout=10) == 0
+    finally:
+        again.kill_hard()
+    starts = db_rows(tmp_path, "select detail from audit_log where kind = 'start' order by id")
+    assert [json.loads(d)["resumed"] for (d,) in starts] == [False, True]
+
+
+@pytest.mark.skipif(
+    not (DATA / "BTC_USDT-1h.json").exists(), reason="../shared/data/binance is not present"
+)
+def test_replay_of_real_data_with_volatility_weights(tmp_path):
+    env = {
+        "SOLBOT_SYMBOLS": THREE,
+        "SOLBOT_ALLOCATION": "vol",
+        "SOLBOT_MARKET": "replay",
+        "SOLBOT_REPLAY_FILE": str(DATA / "{base}_{quote}-1h.json"),
+    }
+    bot = Bot(tmp_path, env=env, speed=2000)
+    try:
+        st = bot.wait_ready(timeout=60)
+        weights = {x["symbol"]: Decimal(x["weight"]) for x in st["symbols"]}
+        assert abs(sum(weights.values()) - 1) < Decimal("0.00001")
+        # inverse volatility over the first 30 days (Aug-Sep 2020): SOL swung far more
+        assert weights["BTC/USDT"] > weights["ETH/USDT"] > weights["SOL/USDT"]
+        first = min(int(d[0]) for d in json.loads((DATA / "SOL_USDT-1h.json").read_text())[:1])
+        trade_from = first + 30 * 86_400_000
+        bot.wait_until(
+            lambda: all(
+                x["last_market_data_time"] and x["last_market_data_time"] > "2020-10-15"
+                for x in bot.get("/api/status").json()["symbols"]
+            ),
+            timeout=60,
+            what="two months replayed",
+        )
+        times = [
+            t
+            for t in (x["last_market_data_time"] for x in bot.get("/api/status").json()["symbols"])
+        ]
+        assert max(times)[:7] == min(times)[:7]  # the files replay together from SOL's start
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(timeout=10) == 0
+    finally:
+        bot.kill_hard()
+    early = db_rows(tmp_path, f"select count(*) from orders where created_ts < {trade_from}")
+    assert early == [(0,)]  # the calibration month only warms up
+    assert db_rows(tmp_path, "select count(*) from orders")[0][0] > 0
