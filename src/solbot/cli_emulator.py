@@ -27,6 +27,17 @@ def _balances(spec: str) -> dict[str, Decimal]:
     return out_
 
 
+def _symbols(spec: str) -> list[str]:
+    out_ = [p.strip().upper() for p in spec.split(",") if p.strip()]
+    for sym in out_:
+        base, sep, quote = sym.partition("/")
+        if not (base and sep and quote):
+            raise UsageError(f"--symbols: expected BASE/QUOTE[,...], got {sym!r}")
+    if not out_ or len(set(out_)) != len(out_):
+        raise UsageError("--symbols: list each market once")
+    return out_
+
+
 @app.command()
 def emulator(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
@@ -38,6 +49,9 @@ def emulator(
     timeframe: Annotated[str, typer.Option()] = "1m",
     seed: Annotated[int, typer.Option()] = 8,
     balances: Annotated[str, typer.Option(help="starting balances")] = "USDT=10000,SOL=0",
+    symbols: Annotated[
+        str, typer.Option(help="its spot markets, e.g. SOL/USDT,BTC/USDT,ETH/USDT")
+    ] = "SOL/USDT",
     fees_in_quote: Annotated[
         bool,
         typer.Option(
@@ -68,7 +82,9 @@ def emulator(
             timeframe=timeframe,
             seed=seed,
             fee_in_received=not fees_in_quote,
+            symbols=_symbols(symbols),
         )
-        out.print(f"Binance spot emulator on http://127.0.0.1:{port} ({emu.symbol}, {timeframe})")
+        markets = ", ".join(emu.markets)
+        out.print(f"Binance spot emulator on http://127.0.0.1:{port} ({markets}, {timeframe})")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_emulator(emu, "127.0.0.1", port))

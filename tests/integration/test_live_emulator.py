@@ -27,10 +27,12 @@ BUSY_LADDER = (
 
 
 class Emulator:
-    def __init__(self, tmp: Path, faults: str | None = None, speed: float = 20) -> None:
+    def __init__(
+        self, tmp: Path, faults: str | None = None, speed: float = 20, *extra: str
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = ["emulator", "--port", str(self.port), "--speed", str(speed)]
+        args = ["emulator", "--port", str(self.port), "--speed", str(speed), *extra]
         if faults:
             args += ["--faults", faults]
         self.log = (tmp / "emulator.log").open("ab")
@@ -119,10 +121,9 @@ def assert_books_equal(home: Path, emu: Emulator) -> dict[str, Any]:
     }
     trades = {str(t["id"]): (Decimal(t["qty"]), Decimal(t["price"])) for t in st["trades"]}
     assert fills == trades
-    balances = {
-        a: Decimal(f) + Decimal(lk)
-        for a, f, lk in db_rows(home, "select asset, free, locked from balances")
-    }
+    balances: dict[str, Decimal] = {}  # summed over the symbols' sleeves: one account
+    for a, f, lk in db_rows(home, "select asset, free, locked from balances"):
+        balances[a] = balances.get(a, Decimal(0)) + Decimal(f) + Decimal(lk)
     for asset, (free, locked) in st["balances"].items():
         assert balances[asset] == Decimal(free) + Decimal(locked), asset
     return st
@@ -132,7 +133,7 @@ def open_on_exchange(emu: Emulator) -> list[dict[str, Any]]:
     return [o for o in emu.state()["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")]
 
 
-def foreign_trade(emu: Emulator, qty: float = 1) -> None:
+def foreign_trade(emu: Emulator, qty: float = 1, symbol: str = "SOL/USDT") -> None:
     """A market buy on the bot's account that the bot did not send (real ccxt, sync)."""
     import ccxt
 
@@ -150,7 +151,7 @@ def foreign_trade(emu: Emulator, qty: float = 1) -> None:
         }
     )
     ex.urls["api"] = _rebase(ex.urls["api"], emu.url)
-    ex.create_order("SOL/USDT", "market", "buy", qty)
+    ex.create_order(symbol, "market", "buy", qty)
 
 
 def test_live_orders_fill_cancel_and_kill_switch_leave_db_equal_to_exchange(
@@ -365,3 +366,59 @@ def test_market_data_by_websocket_stream_with_rest_for_history(tmp_path: Path) -
     last = datetime.fromisoformat(status["last_market_data_time"].replace("Z", "+00:00"))
     # within two bars of the exchange's clock: the stream, not a 5 s poll (20 bars behind)
     assert server_ms - last.timestamp() * 1000 <= 2 * 60_000 + 60_000
+
+
+THREE = "SOL/USDT,BTC/USDT,ETH/USDT"
+
+
+def test_three_symbols_live_on_one_account(tmp_path: Path) -> None:
+    """One bot, one exchange account, three symbols: every symbol's orders reach the
+    exchange, the kill switch leaves none open on any, the books (the quote summed over the
+    sleeves) equal the exchange's; a restart reconciles; a foreign BTC trade fails it."""
+    emu = Emulator(tmp_path, None, 20, "--symbols", THREE, "--balances", "USDT=30000")
+    home = tmp_path / "bot"
+    home.mkdir()
+    env = {"SOLBOT_SYMBOLS": THREE, **FAULTY_ENV}
+    try:
+        bot = live_bot(home, emu, **env)
+        try:
+            st = bot.wait_ready(40)
+            assert [x["symbol"] for x in st["symbols"]] == THREE.split(",")
+            acct = bot.get("/api/account").json()
+            assert [Decimal(x["equity"]) for x in acct["symbols"]] == [Decimal("10000")] * 3
+
+            def filled_everywhere() -> bool:
+                rows = db_rows(home, "select distinct symbol from fills")
+                return len(rows) == 3
+
+            bot.wait_until(filled_everywhere, 90, "a live fill on every symbol")
+            bot.wait_until(bot.open_orders, 30, "a resting order")
+            (home / "data" / "kill-switch.flag").write_text("itest multi\n")
+            code = bot.wait_exit(30)
+        finally:
+            bot.kill_hard()
+        assert code == 10, bot.output()[-3000:]
+        st = assert_books_equal(home, emu)
+        assert not open_on_exchange(emu)
+        assert {t["symbol"] for t in st["trades"]} == {"SOLUSDT", "BTCUSDT", "ETHUSDT"}
+
+        (home / "data" / "kill-switch.flag").unlink()
+        again = live_bot(home, emu, **env)  # every sleeve reconciles with the one account
+        try:
+            again.wait_ready(40)
+            again.signal(signal.SIGTERM)
+            assert again.wait_exit(20) == 0
+        finally:
+            again.kill_hard()
+        assert_books_equal(home, emu)
+        foreign_trade(emu, 0.01, "BTC/USDT")
+        refused = live_bot(home, emu, **env)
+        try:
+            code = refused.wait_exit(40)
+        finally:
+            refused.kill_hard()
+        out = refused.output()
+        assert code == 7, out[-2000:]
+        assert "BTC ours" in out and "USDT ours" in out and "SOL ours" not in out
+    finally:
+        emu.stop()

@@ -132,6 +132,12 @@ class _Service:
         self.sent: list[tuple[str, str]] = []
         self.notifier = self
 
+    def set_trading_state(self, state: object, reason: str) -> None:
+        self.engine.set_trading_state(state, reason)
+
+    def trading_state(self) -> tuple[object, str]:
+        return self.engine.risk.state, self.engine.risk.reason
+
     def send(self, severity: str, title: str, text: str) -> None:
         self.sent.append((severity, title))
 

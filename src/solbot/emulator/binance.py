@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from solbot.data.bars import timeframe_ms
-from solbot.domain.instruments import sol_usdt
+from solbot.domain.instruments import Instrument, generic_spot, sol_usdt
 from solbot.domain.messages import (
     Bar,
     Event,
@@ -47,16 +48,53 @@ from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
 from solbot.emulator.faults import FaultSpec, FaultSpecError
 from solbot.emulator.gate import Gate
+from solbot.emulator.streams import KlineStreams, MultiStreams
 from solbot.emulator.wire import BinanceError, order_json
 from solbot.emulator.wire import OrderRec as _OrderRec
 from solbot.emulator.wire import d as _d
 from solbot.emulator.wire import symbol_info as _symbol_info
-from solbot.runtime.feeds import SyntheticFeed
+from solbot.runtime.feeds import SYNTHETIC_START, SyntheticFeed
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
 __all__ = ["BinanceEmulator", "FaultSpec", "FaultSpecError", "serve_emulator"]
 
 log = logging.getLogger(__name__)
+
+
+# the emulator's markets: Binance's filters for these symbols (others: generic_spot's)
+LOTS = {"BTC": "0.00001", "ETH": "0.0001"}
+
+
+def market_instrument(symbol: str) -> Instrument:
+    if symbol == "SOL/USDT":
+        return sol_usdt()
+    return generic_spot(symbol, lot=LOTS.get(symbol.partition("/")[0], "0.0001"))
+
+
+@dataclass(slots=True)
+class _Market:
+    """One symbol: its synthetic bars and its matching; the balances are the account's."""
+
+    inst: Instrument
+    sim: SimulatedExchange
+    feed: SyntheticFeed
+    streams: KlineStreams
+    bars: list[Bar] = field(default_factory=list)
+    block_k: int = 0
+    closed: int = 0  # bars[:closed] are closed and public
+
+    @property
+    def wire(self) -> str:
+        return self.inst.base + self.inst.quote
+
+    def extend(self, price: float, start: int) -> None:
+        block = self.feed.block(self.block_k, price, start)
+        self.block_k += 1
+        self.bars.extend(block.bars())
+
+    @property
+    def last_price(self) -> float:
+        return self.bars[self.closed - 1].close
 
 
 class BinanceEmulator:
@@ -72,63 +110,65 @@ class BinanceEmulator:
         history: int = 300,
         start_ms: int | None = None,
         fee_in_received: bool = True,
+        symbols: list[str] | None = None,
     ) -> None:
-        self.inst = sol_usdt()
-        self.symbol = self.inst.base + self.inst.quote
         self.faults = faults or FaultSpec()
         self.gate = Gate(api_key, api_secret, self.faults)
         self.speed, self.timeframe = speed, timeframe
         self.step = timeframe_ms(timeframe)
-        self.sim = SimulatedExchange(
-            self.inst,
-            balances or {"USDT": Decimal("10000"), "SOL": ZERO},
-            SimConfig(max_volume_fraction=self.faults.partial, fee_in_received=fee_in_received),
-        )
-        self.sim.bind(self._on_event)
-        from solbot.emulator.streams import KlineStreams
-
-        self.streams = KlineStreams(self.symbol, timeframe, self.step)
+        now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
+        start = (now // self.step - history) * self.step
+        self.markets: dict[str, _Market] = {}
+        account = None
+        for i, sym in enumerate(symbols or ["SOL/USDT"]):
+            inst = market_instrument(sym)
+            sim = SimulatedExchange(
+                inst,
+                balances or {"USDT": Decimal("10000"), inst.base: ZERO},
+                SimConfig(max_volume_fraction=self.faults.partial, fee_in_received=fee_in_received),
+            )
+            if account is None:
+                account = sim.books
+            sim.books = account  # one account: every market trades the same balances
+            sim.bind(self._on_event)
+            feed = SyntheticFeed(seed + 7919 * i, timeframe, speed)
+            m = _Market(inst, sim, feed, KlineStreams(inst.base + inst.quote, timeframe, self.step))
+            m.extend(SYNTHETIC_START.get(inst.base, 100.0), start)
+            self.markets[m.wire] = m
+        first = next(iter(self.markets.values()))
+        self.inst, self.sim, self.symbol = first.inst, first.sim, first.wire
+        self.streams = MultiStreams([m.streams for m in self.markets.values()])
         self.orders: dict[int, _OrderRec] = {}
         self.trades: list[dict[str, Any]] = []
         self._next_order = 1000
         self._next_trade = 5000
         self._pending_reject: str | None = None
-        now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
-        start = (now // self.step - history) * self.step
-        self._feed = SyntheticFeed(seed, timeframe, speed)
-        self._block_k = 0
-        self._bars: list[Bar] = []
-        self._extend(20.0, start)
-        self.closed = 0  # bars[:closed] are closed and public
         for _ in range(history):
             self._advance()
 
     # ---------------------------------------------------------------- market
-    def _extend(self, price: float, start: int) -> None:
-        block = self._feed.block(self._block_k, price, start)
-        self._block_k += 1
-        self._bars.extend(block.bars())
-
     def _advance(self) -> None:
-        if self.closed >= len(self._bars):
-            last = self._bars[-1]
-            self._extend(last.close, last.ts + self.step)
-        bar = self._bars[self.closed]
-        self.closed += 1
-        self.sim.on_bar(bar)
-        self._settle_statuses(bar.ts + self.step)
-        if self.closed >= len(self._bars):
-            self._extend(bar.close, bar.ts + self.step)
-        self.streams.publish(bar, self._bars[self.closed])
+        for m in self.markets.values():
+            if m.closed >= len(m.bars):
+                last = m.bars[-1]
+                m.extend(last.close, last.ts + self.step)
+            bar = m.bars[m.closed]
+            m.closed += 1
+            m.sim.on_bar(bar)
+            self._settle_statuses(bar.ts + self.step)
+            if m.closed >= len(m.bars):
+                m.extend(bar.close, bar.ts + self.step)
+            m.streams.publish(bar, m.bars[m.closed])
 
     @property
     def server_ms(self) -> int:
         """The market clock: the close of the last closed bar."""
-        return self._bars[self.closed - 1].ts + self.step
+        first = next(iter(self.markets.values()))
+        return first.bars[first.closed - 1].ts + self.step
 
     @property
     def last_price(self) -> float:
-        return self._bars[self.closed - 1].close
+        return next(iter(self.markets.values())).last_price
 
     async def run_market(self) -> None:
         interval = 1.0 / self.speed
@@ -159,7 +199,7 @@ class BinanceEmulator:
             self._next_trade += 1
             self.trades.append(
                 {
-                    "symbol": self.symbol,
+                    "symbol": rec.symbol,
                     "id": self._next_trade,
                     "orderId": rec.order_id,
                     "orderListId": -1,
@@ -176,7 +216,7 @@ class BinanceEmulator:
             )
 
     def _settle_statuses(self, ts: int) -> None:
-        working = set(self.sim.open_order_ids())
+        working = {oid for m in self.markets.values() for oid in m.sim.open_order_ids()}
         for rec in self.orders.values():
             if rec.status in ("NEW", "PARTIALLY_FILLED") and OrderId(str(rec.order_id)) not in (
                 working
@@ -185,9 +225,11 @@ class BinanceEmulator:
                 rec.update_time = ts
 
     # ---------------------------------------------------------------- endpoints
-    def _check_symbol(self, params: dict[str, str]) -> None:
-        if params.get("symbol") != self.symbol:
+    def _market(self, params: dict[str, str]) -> _Market:
+        m = self.markets.get(params.get("symbol", ""))
+        if m is None:
             raise BinanceError(400, -1121, "Invalid symbol.")
+        return m
 
     def time(self, _: dict[str, str]) -> Any:
         return {"serverTime": self.server_ms}
@@ -198,17 +240,17 @@ class BinanceEmulator:
             "serverTime": self.server_ms,
             "rateLimits": [],
             "exchangeFilters": [],
-            "symbols": [_symbol_info(self.inst)],
+            "symbols": [_symbol_info(m.inst) for m in self.markets.values()],
         }
 
     def klines(self, params: dict[str, str]) -> Any:
-        self._check_symbol(params)
+        m = self._market(params)
         if params.get("interval") != self.timeframe:
             raise BinanceError(400, -1120, f"Invalid interval (this emulator: {self.timeframe}).")
         limit = min(int(params.get("limit", "500")), 1000)
         start = int(params.get("startTime", "0"))
         end = int(params.get("endTime", str(2**62)))
-        closed = self._bars[: self.closed]
+        closed = m.bars[: m.closed]
         rows = [b for b in closed if start <= b.ts <= end]
         rows = rows[:limit] if "startTime" in params else rows[-limit:]
         return [
@@ -230,8 +272,8 @@ class BinanceEmulator:
         ]
 
     def ticker_price(self, params: dict[str, str]) -> Any:
-        self._check_symbol(params)
-        return {"symbol": self.symbol, "price": repr(self.last_price)}
+        m = self._market(params)
+        return {"symbol": m.wire, "price": repr(m.last_price)}
 
     def account(self, _: dict[str, str]) -> Any:
         return {
@@ -250,7 +292,7 @@ class BinanceEmulator:
         }
 
     def _order_json(self, rec: _OrderRec) -> dict[str, Any]:
-        return order_json(rec, self.symbol)
+        return order_json(rec, rec.symbol)
 
     def _decimal(self, params: dict[str, str], key: str) -> Decimal | None:
         if key not in params:
@@ -263,8 +305,8 @@ class BinanceEmulator:
             ) from None
 
     def new_order(self, params: dict[str, str]) -> Any:
-        self._check_symbol(params)
-        inst = self.inst
+        m = self._market(params)
+        inst = m.inst
         side = params.get("side", "")
         otype = params.get("type", "")
         if side not in ("BUY", "SELL"):
@@ -292,7 +334,7 @@ class BinanceEmulator:
         for p in (price, stop):
             if p is not None and not inst.price_ok(p):
                 raise BinanceError(400, -1013, "Filter failure: PRICE_FILTER")
-        ref = price or stop or Decimal(repr(self.last_price))
+        ref = price or stop or Decimal(repr(m.last_price))
         notional = quote if quote is not None else (qty or ZERO) * ref
         if notional < inst.min_notional:
             raise BinanceError(400, -1013, "Filter failure: NOTIONAL")
@@ -308,6 +350,7 @@ class BinanceEmulator:
             stop or ZERO,
             quote or ZERO,
             self.server_ms,
+            symbol=m.wire,
         )
         self.orders[oid] = rec
         order = Order(
@@ -325,7 +368,7 @@ class BinanceEmulator:
             post_only=otype == "LIMIT_MAKER",
         )
         self._pending_reject = None
-        self.sim.submit(order)
+        m.sim.submit(order)
         if rec.status == "REJECTED":
             del self.orders[oid]
             reason = self._pending_reject or "rejected"
@@ -333,7 +376,7 @@ class BinanceEmulator:
                 raise BinanceError(400, -2010, "Order would immediately match and take.")
             raise BinanceError(400, -2010, "Account has insufficient balance for requested action.")
         if otype == "MARKET":
-            self.sim.match_market_now(self.last_price)
+            m.sim.match_market_now(m.last_price)
             self._settle_statuses(self.server_ms)
         out = self._order_json(rec)
         out["transactTime"] = self.server_ms
@@ -350,52 +393,51 @@ class BinanceEmulator:
         ]
         return out
 
-    def _find(self, params: dict[str, str]) -> _OrderRec:
-        self._check_symbol(params)
+    def _find(self, params: dict[str, str]) -> tuple[_Market, _OrderRec]:
+        m = self._market(params)
         if "orderId" in params:
             rec = self.orders.get(int(params["orderId"]))
         elif "origClientOrderId" in params:
             cid = params["origClientOrderId"]
-            found = [r for r in self.orders.values() if r.client_id == cid]
+            found = [r for r in self.orders.values() if r.client_id == cid and r.symbol == m.wire]
             rec = found[-1] if found else None
         else:
             raise BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent.")
-        if rec is None:
+        if rec is None or rec.symbol != m.wire:
             raise BinanceError(400, -2013, "Order does not exist.")
-        return rec
+        return m, rec
 
     def get_order(self, params: dict[str, str]) -> Any:
-        return self._order_json(self._find(params))
+        return self._order_json(self._find(params)[1])
 
     def cancel_order(self, params: dict[str, str]) -> Any:
-        rec = self._find(params)
+        m, rec = self._find(params)
         if rec.status not in ("NEW", "PARTIALLY_FILLED"):
             raise BinanceError(400, -2011, "Unknown order sent.")
-        self.sim.cancel(OrderId(str(rec.order_id)))
+        m.sim.cancel(OrderId(str(rec.order_id)))
         return self._order_json(rec)
 
     def open_orders(self, params: dict[str, str]) -> Any:
-        if "symbol" in params:
-            self._check_symbol(params)
+        wire = self._market(params).wire if "symbol" in params else None
         return [
             self._order_json(r)
             for r in self.orders.values()
-            if r.status in ("NEW", "PARTIALLY_FILLED")
+            if r.status in ("NEW", "PARTIALLY_FILLED") and wire in (None, r.symbol)
         ]
 
     def cancel_open_orders(self, params: dict[str, str]) -> Any:
-        self._check_symbol(params)
+        m = self._market(params)
         out = []
         for r in list(self.orders.values()):
-            if r.status in ("NEW", "PARTIALLY_FILLED"):
-                self.sim.cancel(OrderId(str(r.order_id)))
+            if r.status in ("NEW", "PARTIALLY_FILLED") and r.symbol == m.wire:
+                m.sim.cancel(OrderId(str(r.order_id)))
                 out.append(self._order_json(r))
         return out
 
     def my_trades(self, params: dict[str, str]) -> Any:
-        self._check_symbol(params)
+        m = self._market(params)
         limit = min(int(params.get("limit", "500")), 1000)
-        rows = self.trades
+        rows = [t for t in self.trades if t["symbol"] == m.wire]
         if "orderId" in params:
             rows = [t for t in rows if t["orderId"] == int(params["orderId"])]
         if "fromId" in params:

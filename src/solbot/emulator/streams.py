@@ -24,9 +24,7 @@ class KlineStreams:
     def __init__(self, symbol: str, timeframe: str, step: int) -> None:
         self.symbol, self.timeframe, self.step = symbol, timeframe, step
         self.stream = f"{symbol.lower()}@kline_{timeframe}"
-        self._queues: dict[int, asyncio.Queue[str]] = {}
-        self._next = 0
-        self.connections = 0
+        self._queues: dict[int, asyncio.Queue[str]] = {}  # connection -> its send queue
 
     def _kline(self, bar: Bar, closed: bool, event_ms: int) -> str:
         return json.dumps(
@@ -68,32 +66,47 @@ class KlineStreams:
                 if q.qsize() < 10_000:  # a stalled client loses updates, not our memory
                     q.put_nowait(m)
 
+
+class MultiStreams:
+    """The websocket endpoint for every market's kline stream: a connection may subscribe
+    to any of them (ccxt.pro puts several symbols' subscriptions on one connection)."""
+
+    def __init__(self, streams: list[KlineStreams]) -> None:
+        self.by_name = {k.stream: k for k in streams}
+        self._next = 0
+        self.connections = 0
+
     async def endpoint(self, ws: WebSocket) -> None:
         await ws.accept()
         key = self._next
         self._next += 1
         queue: asyncio.Queue[str] = asyncio.Queue()
         self.connections += 1
-        sender = asyncio.create_task(self._send(ws, queue, key))
+        sender = asyncio.create_task(self._send(ws, queue))
         try:
             while True:
                 msg: Any = json.loads(await ws.receive_text())
-                if msg.get("method") == "SUBSCRIBE":
-                    if self.stream in msg.get("params", []):
-                        self._queues[key] = queue
-                    await ws.send_text(json.dumps({"result": None, "id": msg.get("id")}))
-                elif msg.get("method") == "UNSUBSCRIBE":
-                    self._queues.pop(key, None)
+                method, names = msg.get("method"), msg.get("params", [])
+                if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+                    for name in names:
+                        k = self.by_name.get(name)
+                        if k is None:
+                            continue
+                        if method == "SUBSCRIBE":
+                            k._queues[key] = queue
+                        else:
+                            k._queues.pop(key, None)
                     await ws.send_text(json.dumps({"result": None, "id": msg.get("id")}))
         except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError):
             pass
         finally:
-            self._queues.pop(key, None)
+            for k in self.by_name.values():
+                k._queues.pop(key, None)
             self.connections -= 1
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
 
-    async def _send(self, ws: WebSocket, queue: asyncio.Queue[str], key: int) -> None:
+    async def _send(self, ws: WebSocket, queue: asyncio.Queue[str]) -> None:
         while True:
             await ws.send_text(await queue.get())

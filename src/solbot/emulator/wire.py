@@ -87,6 +87,7 @@ class OrderRec:
     executed: Decimal = ZERO
     cum_quote: Decimal = ZERO
     update_time: int = 0
+    symbol: str = "SOLUSDT"
 
 
 def order_json(rec: OrderRec, symbol: str) -> dict[str, Any]:

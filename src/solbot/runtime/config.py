@@ -183,8 +183,6 @@ class Settings(BaseSettings):
         several = len(self.trading_symbols) > 1
         if several and len({sym.partition("/")[2] for sym in self.trading_symbols}) > 1:
             raise ValueError("symbols: every symbol must have the same quote currency")
-        if several and self.live:
-            raise ValueError("symbols: live trading runs one symbol per bot (paper: several)")
         if several and self.market is MarketSource.REPLAY and "{base}" not in str(self.replay_file):
             raise ValueError(
                 "replay_file: with several symbols it must name each file with {base} "

@@ -143,12 +143,17 @@ class BotService:
         restored = {sl.symbol: self.store.restore(sl.symbol) for sl in self.sleeves}
         fresh = [sl for sl in self.sleeves if restored[sl.symbol].empty]
         weights = self._weights(restored, fresh)
+        session = self.live_session
+        capital = s.initial_cash
+        if session is not None:  # live: the account's quote balance, split by the weights
+            capital = session.balances.get(self.instrument.quote, ZERO)
         for sl in self.sleeves:
-            cash = (s.initial_cash * weights[sl.symbol]).quantize(Decimal("0.00000001"))
-            if restored[sl.symbol].empty and len(fresh) < len(self.sleeves):
+            cash = (capital * weights[sl.symbol]).quantize(Decimal("0.00000001"))
+            if restored[sl.symbol].empty and len(fresh) < len(self.sleeves) and session is None:
                 quote = sl.instrument.quote
                 log.warning("%s: a new sleeve with %s %s of paper capital", sl.symbol, cash, quote)
-            sl.build(restored[sl.symbol], cash, self.live if sl is self.primary else None)
+            venue = session.venues[sl.symbol] if session is not None else None
+            sl.build(restored[sl.symbol], cash, venue)
         if len(self.sleeves) > 1:
             self.cap = ExposureCap(
                 s.exposure_cap, lambda: ((x.engine.portfolio, x.mark()) for x in self.sleeves)
@@ -438,7 +443,7 @@ class BotService:
             try:
                 await self.live_session.reconcile_start()
             except BaseException:
-                await self.live.close()
+                await self.live_session.close()
                 self.store.close()
                 raise
         loop = asyncio.get_running_loop()
@@ -458,7 +463,9 @@ class BotService:
         ]
         tasks.append(asyncio.create_task(self.metrics.loop_lag(), name="loop-lag"))
         if self.live_session is not None and self.live is not None:
-            tasks.append(asyncio.create_task(self.live.run(), name="venue-sync"))
+            for sym, venue in self.live_session.venues.items():
+                name = "venue-sync" if len(self.sleeves) == 1 else f"venue-sync {sym}"
+                tasks.append(asyncio.create_task(venue.run(), name=name))
             if s.reconcile_seconds > 0:
                 watch = self.live_session.watch(s.reconcile_seconds)
                 tasks.append(asyncio.create_task(watch, name="reconcile"))

@@ -74,15 +74,12 @@ class Sleeve:
 
     # ---------------------------------------------------------------- building
     def build(self, restored: Restored, cash: Decimal, live: LiveVenue | None) -> None:
-        """``cash``: this sleeve's capital when it has no books yet (paper)."""
+        """``cash``: this sleeve's quote when it has no books yet (paper: its share of the
+        initial cash; live: its share of the account's quote balance)."""
         svc, s, inst = self.service, self.service.settings, self.instrument
         session = svc.live_session
-        if restored.empty and session is not None:  # a new live account
-            theirs = session.balances
-            balances = {
-                inst.quote: theirs.get(inst.quote, ZERO),
-                inst.base: theirs.get(inst.base, ZERO),
-            }
+        if restored.empty and session is not None:  # a new live account: its share of it
+            balances = {inst.quote: cash, inst.base: session.balances.get(inst.base, ZERO)}
         elif restored.empty:
             balances = {inst.quote: cash, inst.base: ZERO}
         else:  # totals; a paper venue restarts with us (its open orders died with it)
@@ -119,7 +116,7 @@ class Sleeve:
         if session is None:
             self._cancel_stale(restored)
         else:
-            session.restore_orders(restored)
+            session.restore_orders(restored, self)
         if restored.empty:
             svc.store.put(sleeve=self.symbol, initial_quote=str(initial_quote))
         # the books as this run starts them (after a crash: what stale orders held is free)

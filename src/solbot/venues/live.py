@@ -76,7 +76,10 @@ class LiveVenue:
         on_recovered: Callable[[str], None] | None = None,
         max_backoff: float = 5.0,
         dead_man_seconds: float = 60.0,
+        health: VenueHealth | None = None,
     ) -> None:
+        """``health``: shared by the venues of several symbols on one client, so a ban
+        (one IP) or a rate-limit window seen by one holds them all."""
         self.ex = exchange
         self.caps = Capabilities.of(exchange)
         self.dead_man_seconds = dead_man_seconds
@@ -86,7 +89,7 @@ class LiveVenue:
         self.symbol = instrument.symbol
         self.prefix = client_prefix
         self.poll = poll
-        self.health = VenueHealth()
+        self.health = health or VenueHealth()
         self._sink: EventSink | None = None
         self.after: Callable[[], None] = lambda: None
         self._on_error = on_error or (lambda kind: None)
@@ -488,12 +491,15 @@ class LiveVenue:
                 await asyncio.wait_for(self.ex.cancel_all_orders_after(0), timeout=5.0)
             self.dead_man_armed = False
 
-    async def close(self) -> None:
+    async def close(self, client: bool = True) -> None:
+        """Stop this venue's tasks; ``client``: close the exchange client too (the last of
+        several venues sharing it)."""
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.ex.close()
+        if client:
+            await self.ex.close()
 
 
 def _short(exc: BaseException) -> str:
