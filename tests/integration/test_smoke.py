@@ -111,7 +111,9 @@ def test_pnl_zero_passes_on_a_fresh_bot_and_auto_stops_one_that_traded(tmp_path:
 
         home = tmp_path / "traded"
         home.mkdir()
-        bot = Bot(home, env={"SOLBOT_STRATEGY": "ladder"}, speed=60)
+        # 1-minute bars: a synthetic day is 24 s here, so the day cannot roll over (dailyPnL
+        # back to 0) between the wait below and the smoke test's read (1h bars: every 0.4 s)
+        bot = Bot(home, env={"SOLBOT_STRATEGY": "ladder", "SOLBOT_TIMEFRAME": "1m"}, speed=60)
         try:
             bot.wait_ready()
             bot.wait_until(
