@@ -26,8 +26,8 @@ test: $(STAMP)  ## lint, types and the whole test suite
 pipeline: $(STAMP)  ## rehearse the runbook's deploy flow locally (BREAK=step to sabotage one)
 	$(BIN)/solbot rehearse $(if $(BREAK),--break $(BREAK))
 
-screenshots: $(STAMP)  ## refresh docs/dashboard-{desktop,phone}.png from a running paper bot
-	DASHBOARD_SCREENSHOTS=docs $(BIN)/pytest -q tests/integration/test_dashboard_browser.py -k kill_button
+screenshots: $(STAMP)  ## refresh docs/dashboard-{desktop,phone,symbols}.png from running paper bots
+	DASHBOARD_SCREENSHOTS=docs $(BIN)/pytest -q tests/integration/test_dashboard_browser.py -k "kill_button or symbol_selector"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

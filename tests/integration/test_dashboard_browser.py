@@ -3,7 +3,7 @@ Debian's chromedriver, against a running paper bot. The page loads, its charts h
 points, values change without a reload, the kill button without the right token fails and
 changes nothing, with it engages the kill switch and the page shows it.
 
-DASHBOARD_SCREENSHOTS=DIR also writes the desktop and phone screenshots there
+DASHBOARD_SCREENSHOTS=DIR also writes the desktop, phone and three-symbol screenshots there
 (``make screenshots`` refreshes docs/dashboard-*.png)."""
 
 from __future__ import annotations
@@ -232,5 +232,11 @@ def test_dashboard_symbol_selector_with_three_symbols(tmp_path: Path, browser: A
         assert browser.execute_script("return location.search") == "?symbol=BTC%2FUSDT"
         assert browser.execute_script("return window.__dashboardLoadId") == load_id  # no reload
         wait(lambda: text(browser, "conn") == "live", 10, "the BTC event stream")
+        shots = os.environ.get("DASHBOARD_SCREENSHOTS")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            browser.set_window_size(1280, 1500)
+            time.sleep(3)
+            browser.save_screenshot(str(Path(shots) / "dashboard-symbols.png"))
     finally:
         bot.kill_hard()

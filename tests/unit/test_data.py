@@ -179,6 +179,15 @@ def test_synthetic_market_is_deterministic_valid_and_switches_regimes():
     assert np.mean(np.log(up)) > 0 > np.mean(np.log(crash))
 
 
+def test_synthetic_market_scales_with_its_start_price():
+    """A BTC-like market starting at 30,000 moves like SOL's from 20: the same shocks on a
+    price 1,500 times higher (the price band follows the start; it once capped at 5,000)."""
+    sol, _ = synthetic_market(bars=3000, seed=7, start_price=20.0)
+    btc, _ = synthetic_market(bars=3000, seed=7, start_price=30_000.0)
+    assert btc.open[0] == 30_000.0
+    np.testing.assert_allclose(btc.close / 1500.0, sol.close, rtol=1e-4)
+
+
 class FakeExchange:
     """ccxt-shaped ``fetch_ohlcv`` over synthetic bars; can fail after some pages."""
 

@@ -78,6 +78,8 @@ def synthetic_market(
 
     dt = hours / substeps
     log_p = np.log(start_price)
+    # a sane band around the start: 1/400 to 250 times it (from 20: 0.05 to 5,000)
+    floor, ceiling = log_p + np.log(0.05 / 20.0), log_p + np.log(5000.0 / 20.0)
     anchor = log_p
     prev_regime = -1
     o = np.empty(bars)
@@ -99,7 +101,7 @@ def synthetic_market(
         for k in range(substeps):
             pull = prm.mean_reversion * (anchor - x) * dt
             x = x + prm.drift * dt + pull + prm.vol * np.sqrt(dt) * shocks[i, k]
-            x = min(max(x, np.log(0.05)), np.log(5000.0))  # keep prices in a sane band
+            x = min(max(x, floor), ceiling)  # keep prices in a sane band
             path[k + 1] = x
         prices = np.exp(path)
         o[i], c[i] = prices[0], prices[-1]

@@ -40,6 +40,7 @@ function duration(sec) {
   const d = Math.floor(sec / 86400), h = Math.floor(sec % 86400 / 3600), m = Math.floor(sec % 3600 / 60), s = sec % 60;
   return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : `${m}m ${s}s`;
 }
+function qtyDigits(q) { const n = Math.abs(num(q)); return n > 0 && n < 1 ? 5 : 3; } // 0.01234 BTC, 12.345 SOL
 function utc(ms) { return new Date(ms).toISOString().replace("T", " ").slice(0, 16); }
 function say(text, kind = "info") { const m = $("message"); m.textContent = text; m.className = kind; }
 
@@ -174,7 +175,7 @@ function render() {
   signed($("total-pnl"), acct.total_pnl);
   signed($("daily-pnl"), acct.daily_pnl);
   $("daily-limit").textContent = `limit −${fmt(acct.daily_loss_limit)} (${(num(acct.daily_loss_limit_ratio) * 100).toFixed(1)} %)`;
-  $("position").textContent = `${fmt(v.position.qty, 3)} ${acct.base}`;
+  $("position").textContent = `${fmt(v.position.qty, qtyDigits(v.position.qty))} ${acct.base}`;
   $("position-sub").textContent = v.position.avg_price ? `avg ${fmt(v.position.avg_price)} · uPnL ${fmt(v.position.unrealised)}` : "flat";
   $("uptime").textContent = duration(st.uptime);
   $("bars-count").textContent = `${st.bars_processed.toLocaleString("en-US")} bars`;
@@ -185,9 +186,9 @@ function render() {
   drawPrice();
   drawEquity();
   drawPnl(acct);
-  table("orders", v.orders, (o) => [[o.side, o.side], [o.type], [fmt(o.qty, 3)], [o.price ? fmt(o.price) : "market"], [o.status]]);
+  table("orders", v.orders, (o) => [[o.side, o.side], [o.type], [fmt(o.qty, qtyDigits(o.qty))], [o.price ? fmt(o.price) : "market"], [o.status]]);
   const fills = [...state.fills.values()].sort((a, b) => b.ts - a.ts).slice(0, 20);
-  table("fills", fills, (f) => [[utc(f.ts)], [f.side, f.side], [fmt(f.qty, 3)], [fmt(f.price)], [f.fee]]);
+  table("fills", fills, (f) => [[utc(f.ts)], [f.side, f.side], [fmt(f.qty, qtyDigits(f.qty))], [fmt(f.price)], [f.fee]]);
 }
 
 function connect() {
