@@ -240,3 +240,63 @@ def test_replay_of_real_data_with_volatility_weights(tmp_path):
     early = db_rows(tmp_path, f"select count(*) from orders where created_ts < {trade_from}")
     assert early == [(0,)]  # the calibration month only warms up
     assert db_rows(tmp_path, "select count(*) from orders")[0][0] > 0
+
+
+class _DailyBars:
+    """ccxt-shaped ``fetch_ohlcv`` of daily closes that swing ±``swing`` (log) each day."""
+
+    def __init__(self, swing: float | None) -> None:
+        self.swing, self.calls = swing, []
+
+    def fetch_ohlcv(self, symbol, timeframe, since=None, limit=None):  # type: ignore[no-untyped-def]
+        import math
+
+        self.calls.append((symbol, timeframe, limit))
+        if self.swing is None:
+            raise ConnectionError("exchange unreachable")
+        day = 86_400_000
+        start = (since // day) * day
+        rows = []
+        for i in range(limit):
+            c = 100 * math.exp(self.swing if i % 2 else 0.0)
+            rows.append([start + i * day, c, c, c, c, 1.0])
+        return rows
+
+
+def _exchange_service(home: Path, swings: dict[str, float | None]) -> BotService:
+    from solbot.runtime.feeds import CcxtFeed
+
+    env = {
+        "SOLBOT_SYMBOLS": ",".join(swings),
+        "SOLBOT_ALLOCATION": "vol",
+        "SOLBOT_MARKET": "exchange",
+        "SOLBOT_EXCHANGE": "binance",
+    }
+    svc = BotService(load_settings(home, environ=env))
+    for sl in svc.sleeves:  # the exchange's REST data, faked (no network)
+        sl.market_feed = CcxtFeed(_DailyBars(swings[sl.symbol]), sl.symbol, "1h")
+    return svc
+
+
+def test_volatility_weights_on_an_exchange_come_from_its_last_daily_bars(tmp_path):
+    svc = _exchange_service(tmp_path, {"SOL/USDT": 0.06, "BTC/USDT": 0.02})
+    svc.build()
+    # inverse volatility: BTC swings a third as much, so it gets three quarters
+    assert abs(svc.weights["BTC/USDT"] - Decimal("0.75")) < Decimal("0.000001")
+    assert svc.sleeves[1].engine.portfolio.initial_quote == Decimal("7500.00000000")
+    fake = svc.sleeves[0].market_feed.exchange  # type: ignore[union-attr]
+    assert fake.calls == [("SOL/USDT", "1d", 31)]
+    assert all(sl.trade_from is None for sl in svc.sleeves)  # past days: nothing to skip
+    svc.store.close()
+    again = _exchange_service(tmp_path, {"SOL/USDT": 0.5, "BTC/USDT": 0.5})
+    again.build()  # the weights were fixed at the first start
+    assert again.weights == svc.weights
+    assert again.sleeves[0].market_feed.exchange.calls == []  # type: ignore[union-attr]
+    again.store.close()
+
+
+def test_volatility_weights_without_exchange_data_exit_2_with_the_reason(tmp_path):
+    svc = _exchange_service(tmp_path, {"SOL/USDT": 0.06, "BTC/USDT": None})
+    with pytest.raises(ValueError, match="cannot fetch 30 daily bars of BTC/USDT"):
+        svc.build()
+    svc.store.close()

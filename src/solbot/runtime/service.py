@@ -195,7 +195,7 @@ class BotService:
             if sleeve in wanted or not sleeve:
                 continue
             base = sleeve.partition("/")[0]
-            open_orders = self.store.orders(limit=1, open_only=True, symbol=sleeve)
+            open_orders = self.store.orders(limit=1000, open_only=True, symbol=sleeve)
             if assets.get(base, ZERO) != ZERO or open_orders:
                 raise ValueError(
                     f"symbols: the books hold {assets.get(base, ZERO)} {base} and "

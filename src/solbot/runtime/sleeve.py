@@ -156,7 +156,15 @@ class Sleeve:
             if not isinstance(rest, CcxtFeed):
                 raise ValueError(f"{self.symbol}: no data to measure volatility on")
             now = int(time.time() * 1000)
-            rows = rest.exchange.fetch_ohlcv(self.symbol, "1d", now - (days + 1) * DAY_MS, days + 1)
+            try:
+                rows = rest.exchange.fetch_ohlcv(
+                    self.symbol, "1d", now - (days + 1) * DAY_MS, days + 1
+                )
+            except Exception as exc:  # exit 2 with the reason, not a traceback
+                raise ValueError(
+                    f"allocation: cannot fetch {days} daily bars of {self.symbol} for "
+                    f"volatility weights ({type(exc).__name__}: {str(exc)[:120]})"
+                ) from None
             return BarArrays.from_rows([tuple(r) for r in rows], self.symbol, "1d")
         self.trade_from = int(data.ts[0]) + days * DAY_MS
         self.service.store.put(sleeve=self.symbol, trade_from=str(self.trade_from))
