@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
-import json
 import logging
 import signal
 import time
@@ -34,10 +33,11 @@ from solbot.ops import logs, sdnotify
 from solbot.ops.killswitch import FlagWatcher
 from solbot.ops.notify import ErrorAlerts
 from solbot.persistence.store import Restored, Store
+from solbot.runtime import account
 from solbot.runtime.config import MarketSource, Settings
 from solbot.runtime.exitcodes import EXIT_INTERNAL, EXIT_KILLED, EXIT_OK
-from solbot.runtime.feeds import BarFeed, ReplayFeed
-from solbot.runtime.multi import ExposureCap, allocation_weights
+from solbot.runtime.feeds import BarFeed
+from solbot.runtime.multi import ExposureCap
 from solbot.runtime.sleeve import Sleeve
 from solbot.venues.sim import SimulatedExchange
 
@@ -138,11 +138,12 @@ class BotService:
     def build(self) -> None:
         s = self.settings
         self.store.migrate()
-        self._check_orphans()
-        self._align_replays()
+        account.refuse_orphans(self.store, {sl.symbol for sl in self.sleeves})
+        account.open_feeds(self.sleeves)
         restored = {sl.symbol: self.store.restore(sl.symbol) for sl in self.sleeves}
         fresh = [sl for sl in self.sleeves if restored[sl.symbol].empty]
-        weights = self._weights(restored, fresh)
+        kept = restored[self.primary.symbol].kv.get("allocation")
+        weights = self.weights = account.allocation(s, self.store, self.sleeves, kept, bool(fresh))
         session = self.live_session
         capital = s.initial_cash
         if session is not None:  # live: the account's quote balance, split by the weights
@@ -174,54 +175,6 @@ class BotService:
                 "resumed": len(fresh) < len(self.sleeves),
             },
         )
-
-    def _align_replays(self) -> None:
-        """Opens each symbol's market data. Several replayed files start at different
-        times: all replay from the latest first bar, so the symbols move together in time
-        (as they would live)."""
-        feeds = [sl.feed() for sl in self.sleeves]
-        if len(feeds) < 2 or not all(isinstance(f, ReplayFeed) for f in feeds):
-            return
-        replays = [f for f in feeds if isinstance(f, ReplayFeed)]
-        common = max(int(f.data.ts[0]) for f in replays)
-        for f in replays:
-            f.start_ts = common
-
-    def _check_orphans(self) -> None:
-        """A symbol dropped from the configuration must not leave a position or resting
-        orders behind unwatched: refuse to start (exit 2) until it is traded out."""
-        wanted = {sl.symbol for sl in self.sleeves}
-        for sleeve, assets in self.store.sleeves().items():
-            if sleeve in wanted or not sleeve:
-                continue
-            base = sleeve.partition("/")[0]
-            open_orders = self.store.orders(limit=1000, open_only=True, symbol=sleeve)
-            if assets.get(base, ZERO) != ZERO or open_orders:
-                raise ValueError(
-                    f"symbols: the books hold {assets.get(base, ZERO)} {base} and "
-                    f"{len(open_orders)} open order(s) of {sleeve}, which is no longer traded; "
-                    f"add it back to close them first"
-                )
-            log.warning("%s is no longer traded; its books stay on disk", sleeve)
-
-    def _weights(self, restored: dict[str, Restored], fresh: list[Sleeve]) -> dict[str, Decimal]:
-        """Each sleeve's share of ``initial_cash``, fixed at the account's first start."""
-        s = self.settings
-        kept = restored[self.primary.symbol].kv.get("allocation")
-        if kept:
-            self.weights = {k: Decimal(v) for k, v in json.loads(kept).items()}
-        if set(self.weights) != {sl.symbol for sl in self.sleeves}:
-            if s.allocation == "vol" and len(self.sleeves) > 1 and fresh:
-                data = [sl.calibration(s.calibration_days) for sl in self.sleeves]
-                vol = allocation_weights(data, "vol", s.calibration_days)
-                self.weights = {k: Decimal(repr(v)) for k, v in vol.items()}
-            else:
-                n = Decimal(len(self.sleeves))
-                self.weights = {sl.symbol: Decimal(1) / n for sl in self.sleeves}
-            self.store.put(allocation=json.dumps({k: str(v) for k, v in self.weights.items()}))
-            if len(self.sleeves) > 1:
-                log.info("allocation (%s): %s", s.allocation, self.weights)
-        return self.weights
 
     def _restore_day(self, restored: Restored) -> None:
         if not restored.days:
