@@ -25,7 +25,6 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -35,9 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from solbot.data.bars import timeframe_ms
-from solbot.domain.instruments import Instrument, generic_spot, sol_usdt
 from solbot.domain.messages import (
-    Bar,
     Event,
     OrderAccepted,
     OrderCancelled,
@@ -48,6 +45,7 @@ from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
 from solbot.emulator.faults import FaultSpec, FaultSpecError
 from solbot.emulator.gate import Gate
+from solbot.emulator.markets import Market, market_instrument
 from solbot.emulator.streams import KlineStreams, MultiStreams
 from solbot.emulator.wire import BinanceError, order_json
 from solbot.emulator.wire import OrderRec as _OrderRec
@@ -59,42 +57,6 @@ from solbot.venues.sim import SimConfig, SimulatedExchange
 __all__ = ["BinanceEmulator", "FaultSpec", "FaultSpecError", "serve_emulator"]
 
 log = logging.getLogger(__name__)
-
-
-# the emulator's markets: Binance's filters for these symbols (others: generic_spot's)
-LOTS = {"BTC": "0.00001", "ETH": "0.0001"}
-
-
-def market_instrument(symbol: str) -> Instrument:
-    if symbol == "SOL/USDT":
-        return sol_usdt()
-    return generic_spot(symbol, lot=LOTS.get(symbol.partition("/")[0], "0.0001"))
-
-
-@dataclass(slots=True)
-class _Market:
-    """One symbol: its synthetic bars and its matching; the balances are the account's."""
-
-    inst: Instrument
-    sim: SimulatedExchange
-    feed: SyntheticFeed
-    streams: KlineStreams
-    bars: list[Bar] = field(default_factory=list)
-    block_k: int = 0
-    closed: int = 0  # bars[:closed] are closed and public
-
-    @property
-    def wire(self) -> str:
-        return self.inst.base + self.inst.quote
-
-    def extend(self, price: float, start: int) -> None:
-        block = self.feed.block(self.block_k, price, start)
-        self.block_k += 1
-        self.bars.extend(block.bars())
-
-    @property
-    def last_price(self) -> float:
-        return self.bars[self.closed - 1].close
 
 
 class BinanceEmulator:
@@ -118,7 +80,7 @@ class BinanceEmulator:
         self.step = timeframe_ms(timeframe)
         now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
         start = (now // self.step - history) * self.step
-        self.markets: dict[str, _Market] = {}
+        self.markets: dict[str, Market] = {}
         account = None
         for i, sym in enumerate(symbols or ["SOL/USDT"]):
             inst = market_instrument(sym)
@@ -132,7 +94,7 @@ class BinanceEmulator:
             sim.books = account  # one account: every market trades the same balances
             sim.bind(self._on_event)
             feed = SyntheticFeed(seed + 7919 * i, timeframe, speed)
-            m = _Market(inst, sim, feed, KlineStreams(inst.base + inst.quote, timeframe, self.step))
+            m = Market(inst, sim, feed, KlineStreams(inst.base + inst.quote, timeframe, self.step))
             m.extend(SYNTHETIC_START.get(inst.base, 100.0), start)
             self.markets[m.wire] = m
         first = next(iter(self.markets.values()))
@@ -225,7 +187,7 @@ class BinanceEmulator:
                 rec.update_time = ts
 
     # ---------------------------------------------------------------- endpoints
-    def _market(self, params: dict[str, str]) -> _Market:
+    def _market(self, params: dict[str, str]) -> Market:
         m = self.markets.get(params.get("symbol", ""))
         if m is None:
             raise BinanceError(400, -1121, "Invalid symbol.")
@@ -393,7 +355,7 @@ class BinanceEmulator:
         ]
         return out
 
-    def _find(self, params: dict[str, str]) -> tuple[_Market, _OrderRec]:
+    def _find(self, params: dict[str, str]) -> tuple[Market, _OrderRec]:
         m = self._market(params)
         if "orderId" in params:
             rec = self.orders.get(int(params["orderId"]))
