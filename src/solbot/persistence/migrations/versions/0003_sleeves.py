@@ -28,56 +28,52 @@ def _owner(conn: sa.Connection) -> str:
     return symbols[0] if len(symbols) == 1 else ""
 
 
-def upgrade() -> None:
+def _balances(owner: str, with_sleeve: bool) -> None:
+    """Rebuild ``balances`` with or without the sleeve column (the primary key changes,
+    which SQLite cannot alter in place): ``owner``'s rows are the ones kept going back."""
     conn = op.get_bind()
-    owner = _owner(conn)
+    keys = [sa.Column("sleeve", sa.String(32), primary_key=True)] if with_sleeve else []
     op.create_table(
-        "balances_v3",
-        sa.Column("sleeve", sa.String(32), primary_key=True),
+        "balances_new",
+        *keys,
         sa.Column("asset", sa.String(16), primary_key=True),
         sa.Column("free", sa.String(64), nullable=False),
         sa.Column("locked", sa.String(64), nullable=False),
         sa.Column("updated_ts", sa.BigInteger, nullable=False),
     )
-    conn.execute(
-        sa.text(
-            "INSERT INTO balances_v3 (sleeve, asset, free, locked, updated_ts) "
+    if with_sleeve:
+        copy = (
+            "INSERT INTO balances_new (sleeve, asset, free, locked, updated_ts) "
             "SELECT :owner, asset, free, locked, updated_ts FROM balances"
-        ),
-        {"owner": owner},
-    )
+        )
+    else:
+        copy = (
+            "INSERT INTO balances_new (asset, free, locked, updated_ts) "
+            "SELECT asset, free, locked, updated_ts FROM balances WHERE sleeve = :owner"
+        )
+    conn.execute(sa.text(copy), {"owner": owner})
     op.drop_table("balances")
-    op.rename_table("balances_v3", "balances")
-    if owner:
-        for key in SLEEVE_KEYS:
-            conn.execute(
-                sa.text("UPDATE kv SET key = :new WHERE key = :old"),
-                {"new": f"{key}:{owner}", "old": key},
-            )
+    op.rename_table("balances_new", "balances")
+
+
+def _keys(owner: str, to_sleeve: bool) -> None:
+    """``last_bar`` <-> ``last_bar:<owner>`` (and the other per-symbol checkpoints)."""
+    if not owner:
+        return
+    for key in SLEEVE_KEYS:
+        old, new = (key, f"{key}:{owner}") if to_sleeve else (f"{key}:{owner}", key)
+        op.get_bind().execute(
+            sa.text("UPDATE kv SET key = :new WHERE key = :old"), {"new": new, "old": old}
+        )
+
+
+def upgrade() -> None:
+    owner = _owner(op.get_bind())
+    _balances(owner, with_sleeve=True)
+    _keys(owner, to_sleeve=True)
 
 
 def downgrade() -> None:
-    conn = op.get_bind()
-    owner = _owner(conn)
-    op.create_table(
-        "balances_v2",
-        sa.Column("asset", sa.String(16), primary_key=True),
-        sa.Column("free", sa.String(64), nullable=False),
-        sa.Column("locked", sa.String(64), nullable=False),
-        sa.Column("updated_ts", sa.BigInteger, nullable=False),
-    )
-    conn.execute(
-        sa.text(
-            "INSERT INTO balances_v2 (asset, free, locked, updated_ts) "
-            "SELECT asset, free, locked, updated_ts FROM balances WHERE sleeve = :owner"
-        ),
-        {"owner": owner},
-    )
-    op.drop_table("balances")
-    op.rename_table("balances_v2", "balances")
-    if owner:
-        for key in SLEEVE_KEYS:
-            conn.execute(
-                sa.text("UPDATE kv SET key = :old WHERE key = :new"),
-                {"new": f"{key}:{owner}", "old": key},
-            )
+    owner = _owner(op.get_bind())
+    _balances(owner, with_sleeve=False)
+    _keys(owner, to_sleeve=False)
