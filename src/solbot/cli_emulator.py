@@ -52,6 +52,14 @@ def emulator(
     symbols: Annotated[
         str, typer.Option(help="its spot markets, e.g. SOL/USDT,BTC/USDT,ETH/USDT")
     ] = "SOL/USDT",
+    behaviour: Annotated[
+        str | None,
+        typer.Option(
+            help="Binance's documented behaviour: clock=2.5,lookup_lag=3,bnb=600,"
+            "weight_limit=600,ban=5,ws_lifetime=30,ws_ping=20,kline_updates=3 "
+            "(solbot/emulator/behaviour.py names each one's source)"
+        ),
+    ] = None,
     fees_in_quote: Annotated[
         bool,
         typer.Option(
@@ -64,13 +72,24 @@ def emulator(
     and SOLBOT_EXCHANGE_API_SECRET (defaults: emulator-key / emulator-secret)."""
     import asyncio
 
-    from solbot.emulator.binance import BinanceEmulator, FaultSpec, FaultSpecError, serve_emulator
+    from solbot.emulator.binance import (
+        Behaviour,
+        BehaviourError,
+        BinanceEmulator,
+        FaultSpec,
+        FaultSpecError,
+        serve_emulator,
+    )
 
     with errors():
         try:
             spec = FaultSpec.parse(faults)
         except FaultSpecError as exc:
             raise UsageError(f"--faults: {exc}") from None
+        try:
+            modes = Behaviour.parse(behaviour)
+        except BehaviourError as exc:
+            raise UsageError(f"--behaviour: {exc}") from None
         if speed <= 0:
             raise UsageError("--speed must be positive")
         emu = BinanceEmulator(
@@ -83,6 +102,7 @@ def emulator(
             seed=seed,
             fee_in_received=not fees_in_quote,
             symbols=_symbols(symbols),
+            behaviour=modes,
         )
         markets = ", ".join(emu.markets)
         out.print(f"Binance spot emulator on http://127.0.0.1:{port} ({markets}, {timeframe})")

@@ -1,22 +1,26 @@
-"""A local Binance-spot-compatible exchange for tests and demos.
+"""A local Binance-spot-compatible exchange for tests and demos, no kinder than Binance.
 
 The REST subset real ccxt needs to trade spot — ``time``, ``exchangeInfo``, ``klines``,
 ``ticker/price``, ``account``, ``order`` (POST/GET/DELETE), ``openOrders`` (GET/DELETE),
-``myTrades`` — on 127.0.0.1, with API-key and HMAC-SHA256 signature checks as Binance does
-them (``X-MBX-APIKEY``; ``signature`` over the query string or form body; ``timestamp``
-within ``recvWindow``). Matching is the simulated exchange's (``solbot.venues.sim``): its own
-books, fees and intrabar rules. The market is the built-in synthetic one, one bar every
-``1/speed`` seconds; its clock (``/api/v3/time``) is the close of the last bar, so it runs
-ahead of the wall clock when ``speed`` is above real time.
+``allOrders``, ``myTrades``, and order lists (``orderList/oco``, ``orderList`` GET/DELETE,
+``openOrderList``) — on 127.0.0.1, behind the front door of ``gate.py`` (keys, signatures,
+timestamps by the exchange's clock, request weight, 429 and 418). The order rules are in
+``trading.py``; matching is the simulated exchange's (``solbot.venues.sim``): its own books,
+fees and intrabar rules. The market is the built-in synthetic one, one bar every ``1/speed``
+seconds, its bars stamped in market time (ahead of the wall clock when ``speed`` is above
+real time); ``/api/v3/time`` answers the exchange's wall clock, as Binance's does, and
+``klines`` ends with the bar still forming, as Binance's does.
 
-Faults are injected by configuration (``FaultSpec.parse``), on signed endpoints and klines:
-``429`` (with ``Retry-After``), ``418`` (an IP ban for ``ban`` seconds), ``500``,
-``timeout`` (the request is carried out, then the answer is held past the client's
-timeout: the outcome is unknown to the client), ``drop`` (carried out, then answered with
-Binance's -1007 "execution status unknown"), ``latency`` (seconds added to every answer),
-``partial`` (each fill takes at most this fraction of a bar's volume).
+Behaviour modes (``Behaviour``: clock offset, lookup lag, BNB fees, weight limit, websocket
+lifetime and pings, in-bar kline updates) make it behave as documented where a test double
+would be kind. Faults are injected by configuration (``FaultSpec.parse``) on signed endpoints
+and klines: ``429`` (with ``Retry-After``), ``418`` (an IP ban for ``ban`` seconds), ``500``,
+``timeout`` (carried out, then the answer is held past the client's timeout), ``drop``
+(carried out, then answered with -1007 "execution status unknown"), ``latency``, ``partial``.
 
-Not Binance: ``GET /emulator/state`` returns every order, trade and balance, for tests.
+Not Binance: ``GET /emulator/state`` returns every order, trade and balance, and ``POST
+/emulator/ban``, ``/emulator/status`` and ``/emulator/freeze`` start a ban, set a symbol's
+status or stop the market, for tests.
 """
 
 from __future__ import annotations
@@ -34,27 +38,29 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from solbot.data.bars import timeframe_ms
-from solbot.domain.messages import (
-    Event,
-    OrderAccepted,
-    OrderCancelled,
-    OrderFilled,
-    OrderRejected,
-)
-from solbot.domain.orders import Order
-from solbot.domain.values import ZERO, OrderId, OrderType, Side
+from solbot.domain.messages import Bar
+from solbot.domain.values import ZERO
+from solbot.emulator.behaviour import Behaviour, BehaviourError
 from solbot.emulator.faults import FaultSpec, FaultSpecError
 from solbot.emulator.gate import Gate
 from solbot.emulator.markets import Market, market_instrument
 from solbot.emulator.streams import KlineStreams, MultiStreams
-from solbot.emulator.wire import BinanceError, order_json
-from solbot.emulator.wire import OrderRec as _OrderRec
+from solbot.emulator.trading import Trading
+from solbot.emulator.userstream import UserStreams
+from solbot.emulator.wire import RATE_LIMITS, BinanceError, order_json
 from solbot.emulator.wire import d as _d
 from solbot.emulator.wire import symbol_info as _symbol_info
 from solbot.runtime.feeds import SYNTHETIC_START, SyntheticFeed
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
-__all__ = ["BinanceEmulator", "FaultSpec", "FaultSpecError", "serve_emulator"]
+__all__ = [
+    "Behaviour",
+    "BehaviourError",
+    "BinanceEmulator",
+    "FaultSpec",
+    "FaultSpecError",
+    "serve_emulator",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +79,14 @@ class BinanceEmulator:
         start_ms: int | None = None,
         fee_in_received: bool = True,
         symbols: list[str] | None = None,
+        behaviour: Behaviour | None = None,
     ) -> None:
         self.faults = faults or FaultSpec()
-        self.gate = Gate(api_key, api_secret, self.faults)
+        self.behaviour = behaviour or Behaviour()
+        self.gate = Gate(api_key, api_secret, self.faults, self.behaviour)
+        self.trading = Trading(self)
+        self.user_streams = UserStreams(self.gate, lifetime=self.behaviour.ws_lifetime)
+        self.frozen = False  # test control: the market stands still
         self.speed, self.timeframe = speed, timeframe
         self.step = timeframe_ms(timeframe)
         now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
@@ -87,24 +98,25 @@ class BinanceEmulator:
             sim = SimulatedExchange(
                 inst,
                 balances or {"USDT": Decimal("10000"), inst.base: ZERO},
-                SimConfig(max_volume_fraction=self.faults.partial, fee_in_received=fee_in_received),
+                SimConfig(
+                    max_volume_fraction=self.faults.partial,
+                    fee_in_received=fee_in_received,
+                    bnb_price=self.behaviour.bnb,
+                ),
             )
             if account is None:
                 account = sim.books
             sim.books = account  # one account: every market trades the same balances
-            sim.bind(self._on_event)
+            sim.bind(self.trading.on_event)
             feed = SyntheticFeed(seed + 7919 * i, timeframe, speed)
             m = Market(inst, sim, feed, KlineStreams(inst.base + inst.quote, timeframe, self.step))
             m.extend(SYNTHETIC_START.get(inst.base, 100.0), start)
             self.markets[m.wire] = m
         first = next(iter(self.markets.values()))
         self.inst, self.sim, self.symbol = first.inst, first.sim, first.wire
-        self.streams = MultiStreams([m.streams for m in self.markets.values()])
-        self.orders: dict[int, _OrderRec] = {}
-        self.trades: list[dict[str, Any]] = []
-        self._next_order = 1000
-        self._next_trade = 5000
-        self._pending_reject: str | None = None
+        self.streams = MultiStreams(
+            [m.streams for m in self.markets.values()], lifetime=self.behaviour.ws_lifetime
+        )
         for _ in range(history):
             self._advance()
 
@@ -117,7 +129,7 @@ class BinanceEmulator:
             bar = m.bars[m.closed]
             m.closed += 1
             m.sim.on_bar(bar)
-            self._settle_statuses(bar.ts + self.step)
+            self.trading.settle_statuses()
             if m.closed >= len(m.bars):
                 m.extend(bar.close, bar.ts + self.step)
             m.streams.publish(bar, m.bars[m.closed])
@@ -133,280 +145,98 @@ class BinanceEmulator:
         return next(iter(self.markets.values())).last_price
 
     async def run_market(self) -> None:
+        """One bar every ``1/speed`` s; in between, ``kline_updates - 1`` updates of the bar
+        still forming go out on the stream (the first one with the close of the last)."""
         interval = 1.0 / self.speed
+        updates = self.behaviour.kline_updates
         nxt = time.monotonic()
         while True:
+            for k in range(1, updates):
+                await asyncio.sleep(max(0.0, nxt + interval * k / updates - time.monotonic()))
+                for m in self.markets.values():
+                    m.streams.publish_forming(m.bars[m.closed], k / updates)
             nxt += interval
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
-            self._advance()
-
-    # ---------------------------------------------------------------- venue events
-    def _on_event(self, event: Event) -> None:
-        rec = self.orders.get(int(event.order_id))
-        if rec is None:
-            return
-        rec.update_time = self.server_ms
-        if isinstance(event, OrderAccepted):
-            rec.status = "NEW"
-        elif isinstance(event, OrderRejected):
-            rec.status = "REJECTED"
-            self._pending_reject = event.reason
-        elif isinstance(event, OrderCancelled):
-            rec.status = "EXPIRED" if "cancelled by request" not in event.reason else "CANCELED"
-        elif isinstance(event, OrderFilled):
-            f = event.fill
-            rec.executed += f.quantity
-            rec.cum_quote += f.quantity * f.price
-            rec.status = "PARTIALLY_FILLED"
-            self._next_trade += 1
-            self.trades.append(
-                {
-                    "symbol": rec.symbol,
-                    "id": self._next_trade,
-                    "orderId": rec.order_id,
-                    "orderListId": -1,
-                    "price": _d(f.price),
-                    "qty": _d(f.quantity),
-                    "quoteQty": _d(f.quantity * f.price),
-                    "commission": _d(f.fee),
-                    "commissionAsset": f.fee_asset,
-                    "time": self.server_ms,
-                    "isBuyer": f.side is Side.BUY,
-                    "isMaker": f.liquidity.value == "maker",
-                    "isBestMatch": True,
-                }
-            )
-
-    def _settle_statuses(self, ts: int) -> None:
-        working = {oid for m in self.markets.values() for oid in m.sim.open_order_ids()}
-        for rec in self.orders.values():
-            if rec.status in ("NEW", "PARTIALLY_FILLED") and OrderId(str(rec.order_id)) not in (
-                working
-            ):
-                rec.status = "FILLED"
-                rec.update_time = ts
+            if not self.frozen:
+                self._advance()
 
     # ---------------------------------------------------------------- endpoints
-    def _market(self, params: dict[str, str]) -> Market:
+    def market(self, params: dict[str, str]) -> Market:
         m = self.markets.get(params.get("symbol", ""))
         if m is None:
             raise BinanceError(400, -1121, "Invalid symbol.")
         return m
 
     def time(self, _: dict[str, str]) -> Any:
-        return {"serverTime": self.server_ms}
+        return {"serverTime": self.gate.now_ms()}
 
     def exchange_info(self, _: dict[str, str]) -> Any:
+        limits = [dict(r) for r in RATE_LIMITS]
+        limits[0]["limit"] = self.behaviour.weight_limit
         return {
             "timezone": "UTC",
-            "serverTime": self.server_ms,
-            "rateLimits": [],
+            "serverTime": self.gate.now_ms(),
+            "rateLimits": limits,
             "exchangeFilters": [],
-            "symbols": [_symbol_info(m.inst) for m in self.markets.values()],
+            "symbols": [_symbol_info(m.inst, m.status) for m in self.markets.values()],
         }
 
     def klines(self, params: dict[str, str]) -> Any:
-        m = self._market(params)
+        m = self.market(params)
         if params.get("interval") != self.timeframe:
             raise BinanceError(400, -1120, f"Invalid interval (this emulator: {self.timeframe}).")
         limit = min(int(params.get("limit", "500")), 1000)
         start = int(params.get("startTime", "0"))
         end = int(params.get("endTime", str(2**62)))
-        closed = m.bars[: m.closed]
+        forming = m.bars[m.closed]
+        opening = Bar(forming.ts, forming.open, forming.open, forming.open, forming.open, 0.0)
+        closed = [*m.bars[: m.closed], opening]  # Binance's answer ends with the forming bar
         rows = [b for b in closed if start <= b.ts <= end]
         rows = rows[:limit] if "startTime" in params else rows[-limit:]
+
+        def f8(x: float) -> str:  # as recorded: "43519.34000000"
+            return f"{x:.8f}"
+
+        zero = f8(0.0)
         return [
-            [
-                b.ts,
-                repr(b.open),
-                repr(b.high),
-                repr(b.low),
-                repr(b.close),
-                repr(b.volume),
-                b.ts + self.step - 1,
-                "0",
-                0,
-                "0",
-                "0",
-                "0",
-            ]
+            [b.ts, f8(b.open), f8(b.high), f8(b.low), f8(b.close), f8(b.volume),
+             b.ts + self.step - 1, zero, 0, zero, zero, "0"]
             for b in rows
-        ]
+        ]  # fmt: skip
 
     def ticker_price(self, params: dict[str, str]) -> Any:
-        m = self._market(params)
-        return {"symbol": m.wire, "price": repr(m.last_price)}
+        m = self.market(params)
+        return {"symbol": m.wire, "price": f"{m.last_price:.8f}"}
 
     def account(self, _: dict[str, str]) -> Any:
+        """``GET /api/v3/account`` as recorded (``responses_spot.json``, fetchBalance)."""
+        rate = _d(self.inst.taker_fee)
         return {
             "makerCommission": 10,
             "takerCommission": 10,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": rate,
+                "taker": rate,
+                "buyer": _d(ZERO),
+                "seller": _d(ZERO),
+            },
             "canTrade": True,
             "canWithdraw": False,
             "canDeposit": False,
-            "updateTime": self.server_ms,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": self.gate.now_ms(),
             "accountType": "SPOT",
             "balances": [
                 {"asset": a, "free": _d(free), "locked": _d(locked)}
                 for a, (free, locked) in self.sim.books.snapshot().items()
             ],
             "permissions": ["SPOT"],
+            "uid": 100000001,
         }
-
-    def _order_json(self, rec: _OrderRec) -> dict[str, Any]:
-        return order_json(rec, rec.symbol)
-
-    def _decimal(self, params: dict[str, str], key: str) -> Decimal | None:
-        if key not in params:
-            return None
-        try:
-            return Decimal(params[key])
-        except ArithmeticError:
-            raise BinanceError(
-                400, -1100, f"Illegal characters found in parameter '{key}'."
-            ) from None
-
-    def new_order(self, params: dict[str, str]) -> Any:
-        m = self._market(params)
-        inst = m.inst
-        side = params.get("side", "")
-        otype = params.get("type", "")
-        if side not in ("BUY", "SELL"):
-            raise BinanceError(400, -1100, "Invalid side.")
-        if otype not in ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS"):
-            raise BinanceError(400, -1116, "Invalid orderType.")
-        client_id = params.get("newClientOrderId") or f"emu{self._next_order + 1}"
-        for rec in self.orders.values():
-            if rec.client_id == client_id and rec.status in ("NEW", "PARTIALLY_FILLED"):
-                raise BinanceError(400, -2010, "Duplicate order sent.")
-        qty = self._decimal(params, "quantity")
-        quote = self._decimal(params, "quoteOrderQty")
-        price = self._decimal(params, "price")
-        stop = self._decimal(params, "stopPrice")
-        if otype in ("LIMIT", "LIMIT_MAKER") and (price is None or qty is None):
-            raise BinanceError(
-                400, -1102, "Mandatory parameter 'price' or 'quantity' was not sent."
-            )
-        if otype == "STOP_LOSS" and (stop is None or qty is None):
-            raise BinanceError(400, -1102, "Mandatory parameter 'stopPrice' was not sent.")
-        if otype == "MARKET" and (qty is None) == (quote is None):
-            raise BinanceError(400, -1102, "Send exactly one of 'quantity' and 'quoteOrderQty'.")
-        if qty is not None and (qty < inst.min_qty or not inst.qty_ok(qty)):
-            raise BinanceError(400, -1013, "Filter failure: LOT_SIZE")
-        for p in (price, stop):
-            if p is not None and not inst.price_ok(p):
-                raise BinanceError(400, -1013, "Filter failure: PRICE_FILTER")
-        ref = price or stop or Decimal(repr(m.last_price))
-        notional = quote if quote is not None else (qty or ZERO) * ref
-        if notional < inst.min_notional:
-            raise BinanceError(400, -1013, "Filter failure: NOTIONAL")
-        self._next_order += 1
-        oid = self._next_order
-        rec = _OrderRec(
-            oid,
-            client_id,
-            side,
-            otype,
-            qty or ZERO,
-            price or ZERO,
-            stop or ZERO,
-            quote or ZERO,
-            self.server_ms,
-            symbol=m.wire,
-        )
-        self.orders[oid] = rec
-        order = Order(
-            order_id=OrderId(str(oid)),
-            symbol=inst.symbol,
-            side=Side.BUY if side == "BUY" else Side.SELL,
-            type={
-                "MARKET": OrderType.MARKET,
-                "STOP_LOSS": OrderType.STOP_MARKET,
-            }.get(otype, OrderType.LIMIT),
-            quantity=qty or ZERO,
-            price=price,
-            trigger_price=stop,
-            quote_quantity=quote,
-            post_only=otype == "LIMIT_MAKER",
-        )
-        self._pending_reject = None
-        m.sim.submit(order)
-        if rec.status == "REJECTED":
-            del self.orders[oid]
-            reason = self._pending_reject or "rejected"
-            if "post-only" in reason:
-                raise BinanceError(400, -2010, "Order would immediately match and take.")
-            raise BinanceError(400, -2010, "Account has insufficient balance for requested action.")
-        if otype == "MARKET":
-            m.sim.match_market_now(m.last_price)
-            self._settle_statuses(self.server_ms)
-        out = self._order_json(rec)
-        out["transactTime"] = self.server_ms
-        out["fills"] = [
-            {
-                "price": t["price"],
-                "qty": t["qty"],
-                "commission": t["commission"],
-                "commissionAsset": t["commissionAsset"],
-                "tradeId": t["id"],
-            }
-            for t in self.trades
-            if t["orderId"] == oid
-        ]
-        return out
-
-    def _find(self, params: dict[str, str]) -> tuple[Market, _OrderRec]:
-        m = self._market(params)
-        if "orderId" in params:
-            rec = self.orders.get(int(params["orderId"]))
-        elif "origClientOrderId" in params:
-            cid = params["origClientOrderId"]
-            found = [r for r in self.orders.values() if r.client_id == cid and r.symbol == m.wire]
-            rec = found[-1] if found else None
-        else:
-            raise BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent.")
-        if rec is None or rec.symbol != m.wire:
-            raise BinanceError(400, -2013, "Order does not exist.")
-        return m, rec
-
-    def get_order(self, params: dict[str, str]) -> Any:
-        return self._order_json(self._find(params)[1])
-
-    def cancel_order(self, params: dict[str, str]) -> Any:
-        m, rec = self._find(params)
-        if rec.status not in ("NEW", "PARTIALLY_FILLED"):
-            raise BinanceError(400, -2011, "Unknown order sent.")
-        m.sim.cancel(OrderId(str(rec.order_id)))
-        return self._order_json(rec)
-
-    def open_orders(self, params: dict[str, str]) -> Any:
-        wire = self._market(params).wire if "symbol" in params else None
-        return [
-            self._order_json(r)
-            for r in self.orders.values()
-            if r.status in ("NEW", "PARTIALLY_FILLED") and wire in (None, r.symbol)
-        ]
-
-    def cancel_open_orders(self, params: dict[str, str]) -> Any:
-        m = self._market(params)
-        out = []
-        for r in list(self.orders.values()):
-            if r.status in ("NEW", "PARTIALLY_FILLED") and r.symbol == m.wire:
-                m.sim.cancel(OrderId(str(r.order_id)))
-                out.append(self._order_json(r))
-        return out
-
-    def my_trades(self, params: dict[str, str]) -> Any:
-        m = self._market(params)
-        limit = min(int(params.get("limit", "500")), 1000)
-        rows = [t for t in self.trades if t["symbol"] == m.wire]
-        if "orderId" in params:
-            rows = [t for t in rows if t["orderId"] == int(params["orderId"])]
-        if "fromId" in params:
-            rows = [t for t in rows if t["id"] >= int(params["fromId"])]
-        elif "startTime" in params:
-            rows = [t for t in rows if t["time"] >= int(params["startTime"])]
-        return rows[:limit] if "fromId" in params or "startTime" in params else rows[-limit:]
 
     def ban_now(self, params: dict[str, str]) -> Any:
         """Test control: start a 418 ban of ``seconds`` now (``POST /emulator/ban?seconds=N``)."""
@@ -419,16 +249,42 @@ class BinanceEmulator:
         self.gate.ban(seconds)
         return {"banned_for": seconds}
 
+    def freeze(self, params: dict[str, str]) -> Any:
+        """Test control: ``POST /emulator/freeze?on=1`` stops the market (``on=0`` goes on)."""
+        self.frozen = params.get("on", "1") != "0"
+        return {"frozen": self.frozen}
+
+    def set_status(self, params: dict[str, str]) -> Any:
+        """Test control: ``POST /emulator/status?symbol=SOLUSDT&status=BREAK``."""
+        m = self.market(params)
+        m.status = params.get("status", "TRADING")
+        return {"symbol": m.wire, "status": m.status}
+
     def state(self, _: dict[str, str]) -> Any:
         return {
-            "orders": [self._order_json(r) for r in self.orders.values()],
-            "trades": self.trades,
+            "orders": [order_json(r) for r in self.trading.orders.values()],
+            "trades": self.trading.trades,
+            "lists": len(self.trading.lists),
             "balances": {a: [_d(f), _d(lk)] for a, (f, lk) in self.sim.books.snapshot().items()},
             "faults": self.gate.fault_counts,
             "requests": self.gate.requests,
             "faulty_requests": self.gate.faulty_requests,
             "banned_requests": self.gate.banned_requests,
+            "in_window_requests": self.gate.in_window_requests,
+            "weight_429s": self.gate.weight_429s,
+            "weight_minutes": {str(m): w for m, w in self.gate.weight_minutes.items()},
+            "weight_paths": {str(m): p for m, p in self.gate.weight_paths.items()},
+            "fault_log": self.gate.fault_log,
+            "bans_served": self.gate.bans_served,
+            "ban_log": self.gate.ban_log,
+            "ws_connections": self.streams.opened,
+            "user_stream": {
+                "connections": self.user_streams.opened,
+                "subscriptions": self.user_streams.subscribed,
+                "events": self.user_streams.events,
+            },
             "server_ms": self.server_ms,
+            "last_price": repr(self.last_price),
         }
 
     # ---------------------------------------------------------------- app
@@ -448,24 +304,12 @@ class BinanceEmulator:
                 route("/api/v3/klines", {"GET": (self.klines, False, True)}),
                 route("/api/v3/ticker/price", {"GET": (self.ticker_price, False, True)}),
                 route("/api/v3/account", {"GET": (self.account, True, True)}),
-                route(
-                    "/api/v3/order",
-                    {
-                        "POST": (self.new_order, True, True),
-                        "GET": (self.get_order, True, True),
-                        "DELETE": (self.cancel_order, True, True),
-                    },
-                ),
-                route(
-                    "/api/v3/openOrders",
-                    {
-                        "GET": (self.open_orders, True, True),
-                        "DELETE": (self.cancel_open_orders, True, True),
-                    },
-                ),
-                route("/api/v3/myTrades", {"GET": (self.my_trades, True, True)}),
+                *(route(path, methods) for path, methods in self.trading.routes().items()),
                 route("/emulator/state", {"GET": (self.state, False, False)}),
                 route("/emulator/ban", {"POST": (self.ban_now, False, False)}),
+                route("/emulator/status", {"POST": (self.set_status, False, False)}),
+                route("/emulator/freeze", {"POST": (self.freeze, False, False)}),
+                WebSocketRoute("/ws-api/v3", self.user_streams.endpoint),
                 WebSocketRoute("/stream/ws", self.streams.endpoint),
                 WebSocketRoute("/stream/ws/{stream:path}", self.streams.endpoint),
             ]
@@ -475,7 +319,15 @@ class BinanceEmulator:
 async def serve_emulator(emu: BinanceEmulator, host: str, port: int) -> None:
     import uvicorn
 
-    config = uvicorn.Config(emu.app(), host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        emu.app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws_ping_interval=emu.behaviour.ws_ping,  # web-socket-streams.md: a ping every 20 s
+        ws_ping_timeout=60.0,  # "… within a minute the connection will be disconnected"
+    )
     server = uvicorn.Server(config)
     market = asyncio.create_task(emu.run_market(), name="emulator-market")
     try:

@@ -5,15 +5,18 @@ market."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from solbot.domain.instruments import Instrument, generic_spot, sol_usdt
 from solbot.domain.messages import Bar
 from solbot.emulator.streams import KlineStreams
+from solbot.emulator.wire import ORDER_TYPES
 from solbot.runtime.feeds import SyntheticFeed
 from solbot.venues.sim import SimulatedExchange
 
-# the emulator's markets: Binance's filters for these symbols (others: generic_spot's)
-LOTS = {"BTC": "0.00001", "ETH": "0.0001"}
+# the emulator's markets: Binance's lot steps for these symbols, as recorded in
+# exchange_info_spot.json (others: generic_spot's)
+LOTS = {"BTC": "0.00001", "ETH": "0.0001", "LTC": "0.001", "ADA": "0.1", "TRX": "0.1"}
 
 
 def market_instrument(symbol: str) -> Instrument:
@@ -33,6 +36,9 @@ class Market:
     bars: list[Bar] = field(default_factory=list)
     block_k: int = 0
     closed: int = 0  # bars[:closed] are closed and public
+    status: str = "TRADING"  # enums.md "Symbol status": TRADING, HALT, BREAK, CANCEL_ONLY ...
+    order_types: list[str] = field(default_factory=lambda: list(ORDER_TYPES))
+    oco_allowed: bool = True
 
     @property
     def wire(self) -> str:
@@ -46,3 +52,14 @@ class Market:
     @property
     def last_price(self) -> float:
         return self.bars[self.closed - 1].close
+
+    def last_dec(self) -> Decimal:
+        return Decimal(repr(self.last_price))
+
+    def average_price(self, bars: int) -> Decimal:
+        """The average close of the last ``bars`` bars (PERCENT_PRICE_BY_SIDE's reference:
+        ``filters.md``, the average price over ``avgPriceMins``)."""
+        recent = self.bars[max(0, self.closed - bars) : self.closed]
+        if not recent:
+            return Decimal(0)
+        return Decimal(repr(sum(b.close for b in recent) / len(recent)))
