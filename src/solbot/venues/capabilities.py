@@ -7,7 +7,13 @@ other ccxt exchanges run through the same venue with the generic paths:
 * fills polled by time (``since``) instead of by trade id, de-duplicated by trade id;
 * no ``cancelAllOrders``: the kill switch cancels the open orders one by one;
 * a dead man's switch (ccxt ``cancelAllOrdersAfter``: Kraken, Bybit, OKX…) kept armed while
-  running, so a bot that dies leaves no resting order behind for long.
+  running, so a bot that dies leaves no resting order behind for long;
+* no order lists: an OCO's legs rest as two orders.
+
+Live trading runs only on exchanges whose answers our replay tests cover
+(``REPLAY_TESTED``): the generic paths above are not proven against any real exchange's
+recorded answers, and on Kraken, OKX, Bybit or Coinbase ccxt's stop, market-buy and
+quote-sized forms do not do what those paths assume.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from solbot.domain.instruments import Instrument
+
+# exchanges with replay tests from recorded answers (tests/unit/test_binance_replay.py)
+REPLAY_TESTED = frozenset({"binance"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,9 @@ class Capabilities:
     cancel_all: bool  # one call cancels every open order of a symbol
     dead_mans_switch: bool  # cancel_all_orders_after
     fetch_closed_orders: bool
+    order_lists: bool = False  # Binance order lists (OCO): both legs under one lock
+    quote_qty_param: str | None = None  # create_order parameter for a quote-sized market buy
+    fee_assets: tuple[str, ...] = ()  # assets the exchange may charge fees in besides the pair
 
     @classmethod
     def of(cls, ex: Any) -> Capabilities:
@@ -44,6 +56,9 @@ class Capabilities:
                 cancel_all=True,
                 dead_mans_switch=False,
                 fetch_closed_orders=True,
+                order_lists=True,
+                quote_qty_param="quoteOrderQty",
+                fee_assets=("BNB",),  # commission_faq.md: "paid in BNB" with the discount
             )
         return cls(
             exchange=name,
@@ -61,6 +76,7 @@ class Capabilities:
             f"lookup by {'client id' if self.lookup_param else 'scan'}",
             f"fills by {'trade id' if self.trades_from_id else 'time'}",
             "cancel-all" if self.cancel_all else "cancel one by one",
+            "OCO order lists" if self.order_lists else "no order lists",
         ]
         if self.dead_mans_switch:
             flags.append("dead man's switch")

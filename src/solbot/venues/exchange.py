@@ -19,6 +19,8 @@ def classify(exc: BaseException) -> str:
         return "auth"
     if isinstance(exc, cx.OrderNotFound):
         return "not_found"
+    if isinstance(exc, cx.InvalidNonce):  # -1021: refused unprocessed, our clock is off
+        return "clock"
     if isinstance(exc, cx.OperationFailed):  # timeouts, 5xx, -1001, -1007: outcome unknown
         return "unknown"
     if isinstance(exc, cx.InsufficientFunds | cx.InvalidOrder | cx.OperationRejected):
@@ -26,6 +28,12 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "unknown"
     return "error"
+
+
+def short(exc: BaseException) -> str:
+    """An exchange error in one line (type and the first 200 characters)."""
+    text = str(exc).replace("\n", " ")
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def retry_after(exchange: Any, default: float = 1.0) -> float:
@@ -41,9 +49,18 @@ def retry_after(exchange: Any, default: float = 1.0) -> float:
 
 
 def binance_exchange(
-    name: str, base_url: str | None, api_key: str, secret: str, timeout_ms: int = 10_000
+    name: str,
+    base_url: str | None,
+    api_key: str,
+    secret: str,
+    timeout_ms: int = 10_000,
+    sandbox: bool = False,
+    recv_window_ms: int | None = None,
 ) -> Any:
-    """An async ccxt exchange with keys; ``base_url`` rebases every REST URL (emulator)."""
+    """An async ccxt exchange with keys; ``base_url`` rebases every REST URL (emulator);
+    ``sandbox``: the exchange's test network (ccxt sandbox mode: testnet.binance.vision);
+    ``recv_window_ms``: the ``recvWindow`` every signed request carries (ccxt's own 10000
+    when not given)."""
     from solbot.data.download import _rebase
 
     cls = getattr(ccxt_async, name, None)
@@ -53,7 +70,9 @@ def binance_exchange(
         {
             "apiKey": api_key,
             "secret": secret,
-            "enableRateLimit": True,
+            # ccxt's own spacing of requests (50 ms each on Binance) is off: the traffic gate
+            # (venues.traffic) budgets the exchange's documented request weight instead
+            "enableRateLimit": False,
             "timeout": timeout_ms,
             "options": {
                 "fetchMarkets": {"types": ["spot"]},
@@ -62,6 +81,10 @@ def binance_exchange(
             },
         }
     )
+    if recv_window_ms is not None:
+        ex.options["recvWindow"] = recv_window_ms
+    if sandbox:
+        ex.set_sandbox_mode(True)
     if base_url:
         ex.urls["api"] = _rebase(ex.urls.get("api"), base_url.rstrip("/"))
     return ex

@@ -8,16 +8,32 @@ Used by backtests and by paper trading. Intrabar rules (conservative, documented
 * Stop-market: a sell triggers when the low reaches the trigger (a buy: the high). If the
   open has already gapped through, the fill is at the open; otherwise at the trigger.
   Slippage applies to both (taker fee).
+* Stop-limit (Binance ``STOP_LOSS_LIMIT``): triggers like a stop-market, then is a limit at
+  its price. Triggered inside the bar it fills at the trigger less slippage, never beyond its
+  limit (taker). If the open gaps beyond the limit it does not fill: it rests as a limit (a
+  sell fills later at its price when the market trades back through it, as a maker).
+* A stop whose trigger the last close has already reached is rejected ("Order would trigger
+  immediately", as Binance does).
+* A trailing stop (``trailing_bps``; Binance ``trailingDelta`` without ``stopPrice``,
+  ``faqs/trailing-stop-faq.md``: a sell "will trigger after a price decrease of the supplied
+  delta, relative to the highest trade price since submission") tracks the best price from
+  the last close at its arrival: on each bar it is first a stop at that best price less the
+  delta (the stop is assumed to come before the bar's new high), then the best price moves
+  to the bar's high (a buy: low, plus the delta). A stop-limit keeps its limit price.
 * Resting limit orders fill at their limit price (maker fee) only when the market trades
   *through* the price (low < limit for a buy), unless ``fill_limit_on_touch``. A limit
   that was marketable on arrival fills at the open as a taker when the open is at or
   better than its price. Post-only limits that would cross on arrival are rejected.
 * OCO/bracket: if the open gaps through one leg, that leg fills at the open; if both legs
-  lie inside one bar, the stop is assumed to come first.
+  lie inside one bar, the stop is assumed to come first. A leg that fills or triggers
+  cancels the other (Binance: "activation of one order immediately cancels the other").
 * ``max_volume_fraction`` caps each order's fill per bar to that share of the bar's volume
   (partial fills); by default there is no cap.
 * The venue keeps its own balances like a real exchange: an order it cannot cover is
   rejected, a fill it cannot settle cancels the order.
+* ``bnb_price``: Binance's "pay fees with BNB": while the account holds enough BNB, a fee is
+  charged in BNB at 75 % of its value at that price (the 25 % discount of
+  ``faqs/commission_faq.md``); otherwise as without it.
 """
 
 from __future__ import annotations
@@ -64,6 +80,8 @@ class SimConfig:
     # Binance without BNB: a buy's fee is taken from the base it bought (8 decimals), a
     # sell's from the quote it got; False: every fee in quote (the paper default)
     fee_in_received: bool = False
+    # Binance with "pay fees with BNB": BNB's price in the quote asset (None: off)
+    bnb_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.slippage < ZERO or self.slippage >= 1:
@@ -75,11 +93,16 @@ class SimConfig:
             raise ValueError("max_volume_fraction must be in (0, 1]")
 
 
+BNB_DISCOUNT = Decimal("0.75")  # faqs/commission_faq.md: fees paid in BNB get 25 % off
+
+
 @dataclass(slots=True)
 class _Working:
     order: Order  # the venue's own copy of what was sent
     leaves: Decimal
     marketable: bool  # a non-post-only limit that crossed the book on arrival
+    triggered: bool = False  # a stop-limit whose trigger was reached: now a plain limit
+    best: float = 0.0  # a trailing stop's best price since it arrived (sell: highest)
 
 
 class SimulatedExchange:
@@ -105,6 +128,7 @@ class SimulatedExchange:
         self._prefix = id_prefix  # keeps trade ids unique across restarts of a paper venue
         self._venue_seq = count(1)
         self._last_close_f = 0.0  # converted to Decimal only when an order arrives
+        self._triggered_resting: list[OrderId] = []
         self._ts = 0
         self._one = Decimal(1)
         self._slip_up = self._one + self.config.slippage
@@ -132,8 +156,22 @@ class SimulatedExchange:
             quote_quantity=order.quote_quantity,
             post_only=order.post_only,
             oco_group=order.oco_group,
+            trailing_bps=order.trailing_bps,
         )
         marketable = False
+        trailing = copy.type.is_stop and copy.trailing_bps is not None
+        if trailing and last_close <= ZERO:
+            self._emit(OrderRejected(order.order_id, ts, "a trailing stop needs a last price"))
+            return
+        if trailing:  # it trails from the last trade: nothing to trigger at once
+            copy.trigger_price = self._trail_trigger(copy, self._last_close_f)
+        elif copy.type.is_stop and copy.trigger_price is not None and last_close > ZERO:
+            at_once = (copy.side is Side.SELL and copy.trigger_price >= last_close) or (
+                copy.side is Side.BUY and copy.trigger_price <= last_close
+            )
+            if at_once:
+                self._emit(OrderRejected(order.order_id, ts, "Order would trigger immediately."))
+                return
         if copy.type is OrderType.LIMIT and copy.price is not None and last_close > ZERO:
             crosses = (copy.side is Side.BUY and copy.price >= last_close) or (
                 copy.side is Side.SELL and copy.price <= last_close
@@ -152,8 +190,18 @@ class SimulatedExchange:
             self._emit(OrderRejected(order.order_id, ts, f"insufficient balance: {exc}"))
             return
         leaves = copy.quantity if copy.quote_quantity is None else ZERO
-        self._working[order.order_id] = _Working(copy, leaves, marketable)
+        self._working[order.order_id] = _Working(
+            copy, leaves, marketable, best=self._last_close_f if trailing else 0.0
+        )
         self._emit(OrderAccepted(order.order_id, ts, f"{self._prefix}SIM-{next(self._venue_seq)}"))
+
+    def submit_list(self, orders: list[Order]) -> None:
+        """An order list (the legs of an OCO): submitted together, one shared hold."""
+        for order in orders:
+            self.submit(order)
+
+    def client_id(self, order_id: OrderId) -> str:
+        return order_id
 
     def cancel(self, order_id: OrderId) -> None:
         if order_id in self._working:
@@ -178,14 +226,30 @@ class SimulatedExchange:
         self._last_close_f = bar.close
 
     # ---------------------------------------------------------------- matching
+    def _trail_trigger(self, o: Order, best: float) -> Decimal:
+        """A trailing stop's trigger now: ``best`` less (a buy: plus) its delta."""
+        assert o.trailing_bps is not None
+        delta = o.trailing_bps / 10_000
+        if o.side is Side.SELL:
+            return self.instrument.price_down(to_decimal(best * (1 - delta)))
+        return self.instrument.price_up(to_decimal(best * (1 + delta)))
+
     def _match(self, bar: Bar) -> None:
         plans: list[tuple[int, int, int, OrderId, Decimal, Liquidity]] = []
         for seq, (oid, w) in enumerate(self._working.items()):
             plan = self._plan(w, bar)
+            o = w.order
+            if plan is None and o.trailing_bps is not None and not w.triggered:
+                # not triggered this bar: the best price moves with it, and the trigger
+                w.best = max(w.best, bar.high) if o.side is Side.SELL else min(w.best, bar.low)
+                o.trigger_price = self._trail_trigger(o, w.best)
             if plan is not None:
                 phase, price, liq = plan
-                is_stop = 0 if w.order.type is OrderType.STOP_MARKET else 1
+                is_stop = 0 if w.order.type.is_stop and not w.triggered else 1
                 plans.append((phase, is_stop, seq, oid, price, liq))
+        for oid in self._triggered_resting:  # gapped past its limit: the OCO sibling goes
+            self._cancel_siblings(oid, self._working[oid].order.oco_group, "OCO sibling triggered")
+        self._triggered_resting.clear()
         plans.sort(key=lambda p: (p[0], p[1], p[2]))
         for _, _, _, oid, price, liq in plans:
             live = self._working.get(oid)
@@ -214,6 +278,8 @@ class SimulatedExchange:
                 if bar.low <= t:
                     return 1, self._slipped(t, False), Liquidity.TAKER
             return None
+        if o.type is OrderType.STOP_LIMIT and not w.triggered:
+            return self._plan_stop_limit(w, bar)
         limit = o.price
         assert limit is not None
         lp = float(limit)
@@ -233,6 +299,24 @@ class SimulatedExchange:
             if hit:
                 return (0 if bar.open > lp else 1), limit, Liquidity.MAKER
         del inst
+        return None
+
+    def _plan_stop_limit(self, w: _Working, bar: Bar) -> tuple[int, Decimal, Liquidity] | None:
+        o = w.order
+        trig, limit = o.trigger_price, o.price
+        assert trig is not None and limit is not None
+        t, lp = float(trig), float(limit)
+        buy = o.side is Side.BUY
+        if (bar.open >= t) if buy else (bar.open <= t):  # gapped through the trigger
+            if (bar.open <= lp) if buy else (bar.open >= lp):
+                px = self._slipped(bar.open, buy)
+                return 0, (min(px, limit) if buy else max(px, limit)), Liquidity.TAKER
+            w.triggered = True  # and beyond the limit: it rests as a limit from now on
+            self._triggered_resting.append(o.order_id)
+            return None
+        if (bar.high >= t) if buy else (bar.low <= t):
+            px = self._slipped(t, buy)
+            return 1, (min(px, limit) if buy else max(px, limit)), Liquidity.TAKER
         return None
 
     def _slipped(self, price: float, buy: bool) -> Decimal:
@@ -258,7 +342,13 @@ class SimulatedExchange:
             self._remove(o.order_id, "quantity below the minimum at the fill price")
             return
         fee, fee_asset = inst.fee(qty * price, rate), inst.quote
-        if self.config.fee_in_received and o.side is Side.BUY:
+        bnb = self.config.bnb_price
+        in_bnb = ZERO
+        if bnb is not None and rate > ZERO:
+            in_bnb = quantize_up(qty * price * rate * BNB_DISCOUNT / bnb, BASE_FEE_STEP)
+        if in_bnb > ZERO and self.books.free("BNB") >= in_bnb:
+            fee, fee_asset = in_bnb, "BNB"
+        elif self.config.fee_in_received and o.side is Side.BUY:
             fee = quantize_up(qty * rate, BASE_FEE_STEP) if rate > ZERO else ZERO
             fee_asset = inst.base
         fill = Fill(
@@ -284,10 +374,14 @@ class SimulatedExchange:
         if done:
             del self._working[o.order_id]
             self.books.release(key)
-        if o.oco_group is not None:
-            for sib_id, sib in list(self._working.items()):
-                if sib_id != o.order_id and sib.order.oco_group == o.oco_group:
-                    self._remove(sib_id, "OCO sibling filled")
+        self._cancel_siblings(o.order_id, o.oco_group, "OCO sibling filled")
+
+    def _cancel_siblings(self, order_id: OrderId, group: str | None, reason: str) -> None:
+        if group is None:
+            return
+        for sib_id, sib in list(self._working.items()):
+            if sib_id != order_id and sib.order.oco_group == group:
+                self._remove(sib_id, reason)
 
     def _remove(self, order_id: OrderId, reason: str) -> None:
         w = self._working.pop(order_id)
