@@ -46,10 +46,15 @@ def test_trend_entry_is_a_bracket_sized_to_one_percent_risk():
     orders = list(res.engine.portfolio.orders.values())
     entry = next(o for o in orders if o.tag == "trend-entry")
     legs = [o for o in orders if o.oco_group == f"oco-{entry.order_id}"]
-    assert {o.type for o in legs} == {OrderType.LIMIT, OrderType.STOP_MARKET}
-    tp = next(o for o in legs if o.type is OrderType.LIMIT).price
-    sl = next(o for o in legs if o.type is OrderType.STOP_MARKET).trigger_price
-    assert tp is not None and sl is not None
+    # as on Binance spot: a stop-limit 0.5 % under its trigger and a maker-only take-profit
+    assert {o.type for o in legs} == {OrderType.LIMIT, OrderType.STOP_LIMIT}
+    tp_leg = next(o for o in legs if o.type is OrderType.LIMIT)
+    stop = next(o for o in legs if o.type is OrderType.STOP_LIMIT)
+    tp, sl = tp_leg.price, stop.trigger_price
+    assert tp is not None and sl is not None and stop.price is not None
+    assert tp_leg.post_only and stop.price == res.engine.portfolio.instrument.price_down(
+        sl * D("0.995")
+    )
     # signal close c, 1 R = c - stop; take-profit 2.5 R above c, within a tick of rounding
     c = D(repr(float(res.bars.close[res.bars.ts.tolist().index(entry.created_ts)])))
     r = c - sl
@@ -196,3 +201,15 @@ def test_ladder_offer_waits_for_its_price_unless_offer_patience_requotes_it() ->
     assert requoted[0][0] == "cancelled" and requoted[0][1] == waiting[0][1] == D("101.60")
     assert requoted[-1] == ("filled", D("97.39"))  # just above the market, target given up
     assert all(r == ("cancelled", D("97.39")) for r in requoted[1:-1])
+
+
+def test_dust_worth_less_than_the_minimum_notional_is_no_position_and_blocks_no_entry():
+    from tests.conftest import bar, make_engine
+
+    strat = TrendFollow()
+    engine, _ = make_engine(strat, base="1")
+    engine.on_bar(bar(0, 20, 20.1, 19.9, 20))
+    engine.portfolio.position.qty = D("0.01")  # left after an exit: 0.2 USDT, above the lot
+    assert strat.held() == 0 and strat.exit_all("x") == ()
+    engine.portfolio.position.qty = D("1")  # 20 USDT: a position
+    assert strat.held() == D("1")

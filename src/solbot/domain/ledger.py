@@ -1,7 +1,11 @@
 """Balances per asset (free + locked), reservations for open orders, settlement of fills.
 
-Fees are charged in the quote asset. A spot account can never spend more than it has: every
-debit is checked and raises ``InsufficientBalance`` instead of going negative.
+A fee is charged in the asset the fill names: the quote, the base (Binance takes a buy's fee
+from what it bought), or a third asset (Binance's "pay fees with BNB"). A spot account can
+never spend more than it has: every debit is checked and raises ``InsufficientBalance``
+instead of going negative -- except, in our own books of what an exchange reported, a fee in
+a third asset (``fee_debt_ok``): the exchange has already charged it to the account, so it is
+booked even where this ledger (one symbol's slice of the account) holds none of that asset.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def reservation(
         return instrument.quote, instrument.money(notional + instrument.fee(notional, fee_rate))
     if quote_quantity is not None:
         return instrument.quote, quote_quantity
-    if order_type is OrderType.LIMIT and price is not None:
+    if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and price is not None:
         notional = quantity * price
     else:
         est = price if price is not None else reference_price
@@ -108,6 +112,12 @@ class Ledger:
     def snapshot(self) -> dict[str, tuple[Decimal, Decimal]]:
         return {a: (b.free, b.locked) for a, b in sorted(self._balances.items())}
 
+    def deposit(self, asset: str, amount: Decimal) -> None:
+        """Add ``amount`` to the free balance (money that arrived from outside: a top-up)."""
+        if amount < ZERO:
+            raise ValueError("cannot deposit a negative amount")
+        self.balance(asset).free += amount
+
     def held(self, key: str | None) -> Decimal:
         h = self._holds.get(key) if key is not None else None
         return h.amount if h is not None else ZERO
@@ -145,11 +155,14 @@ class Ledger:
         bal.locked -= amount
         bal.free += amount
 
-    def can_settle(self, fill: Fill, instrument: Instrument, key: str) -> bool:
-        """Whether the fill can be paid from its hold plus free balance."""
+    def can_settle(
+        self, fill: Fill, instrument: Instrument, key: str, fee_debt_ok: bool = False
+    ) -> bool:
+        """Whether the fill can be paid from its hold plus free balance (``fee_debt_ok``: a
+        fee in a third asset is booked whatever this ledger holds of it)."""
         held = self.held(key)
         fee_q, fee_b, fee_other = _fee_parts(fill, instrument)
-        if fee_other and fee_other > self.free(fill.fee_asset):
+        if fee_other and not fee_debt_ok and fee_other > self.free(fill.fee_asset):
             return False
         if fill.side is Side.BUY:
             return fill.quantity * fill.price + fee_q <= held + self.free(instrument.quote)
@@ -158,9 +171,11 @@ class Ledger:
             return fee_ok
         return fill.quantity + fee_b <= held + self.free(instrument.base) and fee_ok
 
-    def settle(self, fill: Fill, instrument: Instrument, key: str) -> None:
+    def settle(
+        self, fill: Fill, instrument: Instrument, key: str, fee_debt_ok: bool = False
+    ) -> None:
         """Apply a fill, paying first from ``key``'s hold, then from free balance."""
-        if not self.can_settle(fill, instrument, key):
+        if not self.can_settle(fill, instrument, key, fee_debt_ok):
             raise InsufficientBalance(f"cannot settle fill {fill.trade_id} of {fill.order_id}")
         notional = fill.quantity * fill.price
         fee_q, fee_b, fee_other = _fee_parts(fill, instrument)

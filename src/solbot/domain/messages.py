@@ -52,16 +52,23 @@ class SubmitOrder:
     post_only: bool = False
     reduce_only: bool = False
     tag: str = ""
+    # a stop that trails (Binance ``trailingDelta``, ``faqs/trailing-stop-faq.md``): it
+    # triggers after the price moved this many basis points against the position from the
+    # best price since it was placed; ``trigger_price`` is its level at placement
+    trailing_bps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitBracket:
-    """An entry order with an OCO pair (take-profit limit + stop-market) armed on its fill."""
+    """An entry order with an OCO pair (take-profit limit + stop-market) armed on its fill.
+    ``trail_bps``: the stop trails at the exchange by that many basis points (its level at
+    placement is ``stop_loss``'s distance from the entry; see ``SubmitOrder.trailing_bps``)."""
 
     entry: SubmitOrder
     take_profit: Decimal
     stop_loss: Decimal
     tag: str = ""
+    trail_bps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +78,10 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class CancelAll:
-    pass
+    """Cancel every open order; ``keep_protection``: except the exits of an order list
+    protecting a position (reduce-only OCO legs: they can only reduce exposure)."""
+
+    keep_protection: bool = False
 
 
 Command = SubmitOrder | SubmitBracket | CancelOrder | CancelAll
@@ -155,9 +165,11 @@ class OrderRejected(OrderEvent):
 
 @dataclass(frozen=True, slots=True)
 class OrderFilled(OrderEvent):
-    """A fill; the order is partially or completely filled depending on its leaves."""
+    """A fill; the order is partially or completely filled depending on its leaves. A
+    quote-sized market order has no leaves to go by: ``last`` marks its final fill."""
 
     fill: Fill = field(default=None)  # type: ignore[assignment]
+    last: bool = True
 
 
 @dataclass(frozen=True, slots=True)

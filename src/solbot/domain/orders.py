@@ -96,6 +96,8 @@ class Order:
     tag: str = ""
     created_ts: int = 0
     oco_group: str | None = None
+    client_id: str = ""  # the id the venue knows it by (given by the venue at submission)
+    trailing_bps: int | None = None  # a trailing stop (``SubmitOrder.trailing_bps``)
     status: OrderStatus = OrderStatus.INITIALIZED
     filled_qty: Decimal = ZERO
     filled_notional: Decimal = ZERO
@@ -135,9 +137,12 @@ class Order:
             self.fees += fill.fee
             self.fills.append(fill)
             if self.quote_quantity is not None:
-                # A quote-sized market order is complete after its single execution report.
+                # A quote-sized market order's size is known only from its fills; the last
+                # execution report completes it.
                 self.quantity = self.filled_qty
-            if self.filled_qty >= self.quantity:
+                if event.last:
+                    target = OrderStatus.FILLED
+            elif self.filled_qty >= self.quantity:
                 target = OrderStatus.FILLED
         elif isinstance(event, OrderAccepted):
             self.venue_order_id = event.venue_order_id

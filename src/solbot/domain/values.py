@@ -27,7 +27,15 @@ class OrderType(StrEnum):
 
     MARKET = "market"
     LIMIT = "limit"
-    STOP_MARKET = "stop_market"
+    STOP_MARKET = "stop_market"  # a market order once the trigger is reached
+    STOP_LIMIT = "stop_limit"  # a limit order at ``price`` once the trigger is reached
+
+    @property
+    def is_stop(self) -> bool:
+        return self in _STOPS
+
+
+_STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 
 
 class Liquidity(StrEnum):

@@ -2,7 +2,9 @@
 
 Everything it knows changes through ``submitted``/``deny``/``apply`` with events; nothing
 else mutates an order, a position or the ledger. OCO legs share one hold, like an exchange
-OCO.
+OCO. A fill is checked before anything changes, so one that cannot be booked (a wiring bug,
+books that disagree with the exchange) raises and leaves order, ledger and position as they
+were; a fee the exchange charged in a third asset (BNB) is always booked (``Ledger``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from solbot.domain.instruments import Instrument
-from solbot.domain.ledger import Ledger, reservation
+from solbot.domain.ledger import InsufficientBalance, Ledger, reservation
 from solbot.domain.messages import Event, Fill, OrderDenied, OrderFilled, OrderSubmitted
 from solbot.domain.orders import Order
 from solbot.domain.positions import Position
@@ -99,6 +101,11 @@ class Portfolio:
         self.ledger.hold(hold_key(order), asset, amount)
         self._open[order.order_id] = order
 
+    def restore_open(self, order: Order) -> None:
+        """An order a previous run left open that cannot hold what it needs now (the books
+        were adopted from the exchange): open, without a hold; the balance check decides."""
+        self._open[order.order_id] = order
+
     def deny(self, order: Order, event: OrderDenied) -> None:
         order.apply(event)
 
@@ -107,10 +114,18 @@ class Portfolio:
         if isinstance(event, OrderSubmitted):
             raise ValueError("use submitted() so the reservation is taken")
         was_open = order.status.is_open
+        key = hold_key(order)
+        if isinstance(event, OrderFilled) and not self.ledger.can_settle(
+            event.fill, self.instrument, key, fee_debt_ok=True
+        ):
+            raise InsufficientBalance(
+                f"cannot book fill {event.fill.trade_id} of {order.order_id}: "
+                f"{event.fill.side.value} {event.fill.quantity} {self.instrument.base}"
+            )
         order.apply(event)
         if isinstance(event, OrderFilled):
             fill = event.fill
-            self.ledger.settle(fill, self.instrument, hold_key(order))
+            self.ledger.settle(fill, self.instrument, key, fee_debt_ok=True)
             realised = self.position.apply(fill)
             self.fees_paid += fill.fee_in_quote
             self.fills.append(
@@ -125,5 +140,5 @@ class Portfolio:
             )
         if was_open and order.status.is_terminal:
             self._open.pop(order.order_id, None)
-            self.ledger.release(hold_key(order))
+            self.ledger.release(key)
         return order

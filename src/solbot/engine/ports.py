@@ -60,6 +60,15 @@ class Venue(Protocol):
 
     def submit(self, order: Order) -> None: ...
 
+    def submit_list(self, orders: list[Order]) -> None:
+        """Orders that stand or fall together (an OCO's legs: one fills or triggers, the
+        other is cancelled; they share one hold)."""
+        ...
+
+    def client_id(self, order_id: OrderId) -> str:
+        """The id this venue will know ``order_id`` by (recorded with the intent)."""
+        ...
+
     def cancel(self, order_id: OrderId) -> None: ...
 
     def on_bar(self, bar: Bar) -> None:

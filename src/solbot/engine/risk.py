@@ -48,7 +48,12 @@ class RiskEngine:
         reduces = (order.side is Side.SELL and position > ZERO) or (
             order.side is Side.BUY and position < ZERO
         )
-        if self.state is TradingState.HALTED:
+        # a halt stops new exposure, not the protection of a position already held: a
+        # bracket's exits (reduce-only legs of an order list) still go out — an entry that
+        # fills as the daily loss limit halts trading must not be left without its stop.
+        # (The kill switch cancels everything; its venue sends nothing more.)
+        protective = order.reduce_only and order.oco_group is not None and reduces
+        if self.state is TradingState.HALTED and not protective:
             return f"trading halted: {self.reason}" if self.reason else "trading halted"
         if self.state is TradingState.REDUCING and not reduces:
             return "trading state REDUCING: only orders that reduce exposure are allowed"
@@ -57,11 +62,11 @@ class RiskEngine:
         if portfolio.open_order_count() >= self.limits.max_open_orders:
             return f"open order limit reached ({self.limits.max_open_orders})"
 
-        if order.type is OrderType.LIMIT and (
+        if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and (
             order.price is None or not inst.price_ok(order.price)
         ):
             return f"limit price {order.price} is not a positive multiple of {inst.tick_size}"
-        if order.type is OrderType.STOP_MARKET and (
+        if order.type.is_stop and (
             order.trigger_price is None or not inst.price_ok(order.trigger_price)
         ):
             return (

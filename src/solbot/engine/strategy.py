@@ -61,10 +61,18 @@ class StrategyContext:
         return self._engine.feed.register(spec)
 
 
+ORDER_KINDS = frozenset({"market", "limit", "post_only", "bracket", "quote_market_buy"})
+
+
 class Strategy:
-    """Subclass and override the callbacks. Parameters come in as keyword arguments."""
+    """Subclass and override the callbacks. Parameters come in as keyword arguments.
+
+    ``needs``: the kinds of order the strategy sends (``ORDER_KINDS``: market orders, limits,
+    post-only limits, brackets with an exchange-side OCO, quote-sized market buys); a live
+    market that lacks one of them refuses to start rather than reject them one by one."""
 
     name: ClassVar[str] = "base"
+    needs: ClassVar[frozenset[str]] = ORDER_KINDS
     ctx: StrategyContext
 
     def __init__(self, **params: Any) -> None:

@@ -19,6 +19,7 @@ from solbot.indicators.feed import IndicatorSpec, Series
 
 class DonchianBreakout(Strategy):
     name = "donchian"
+    needs = frozenset({"market", "quote_market_buy"})
 
     def __init__(
         self,

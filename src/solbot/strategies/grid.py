@@ -27,6 +27,7 @@ from solbot.strategies.managed import ManagedStrategy
 
 class RangeGrid(ManagedStrategy):
     name = "grid"
+    needs = frozenset({"limit", "post_only", "market"})
 
     def __init__(
         self,

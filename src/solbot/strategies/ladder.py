@@ -23,6 +23,7 @@ from solbot.engine.strategy import NO_COMMANDS, Strategy
 
 class Ladder(Strategy):
     name = "ladder"
+    needs = frozenset({"limit", "post_only"})
 
     def __init__(
         self,

@@ -114,9 +114,17 @@ class ManagedStrategy(Strategy):
 
     def held(self) -> Decimal:
         """The position (free and locked base alike) in whole lots (a fee taken in base can
-        leave dust below the lot step), or zero below the exchange minimum."""
-        qty = self.ctx.instrument.qty(self.ctx.position_qty)
-        return qty if qty >= self.ctx.instrument.min_qty else ZERO
+        leave dust below the lot step), or zero below the exchange minimum — in quantity, or
+        in value at the last close (dust no order could sell must not block new entries)."""
+        inst = self.ctx.instrument
+        qty = inst.qty(self.ctx.position_qty)
+        if qty < inst.min_qty:
+            return ZERO
+        if not math.isnan(self._prev_close) and qty * Decimal(repr(self._prev_close)) < (
+            inst.min_notional
+        ):
+            return ZERO
+        return qty
 
     def short_held(self) -> Decimal:
         """The size of a short position (shortable markets), or zero."""

@@ -16,6 +16,7 @@ from solbot.strategies.managed import ManagedStrategy
 
 class MeanReversion(ManagedStrategy):
     name = "meanrev"
+    needs = frozenset({"market", "bracket"})
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from solbot.domain.instruments import Instrument
+from solbot.domain.ledger import MARKET_BUY_LOCK_BUFFER
 from solbot.domain.values import ZERO
 
 DAY_MS = 86_400_000
@@ -102,7 +103,10 @@ class RiskManager:
         risk_amount = equity * Decimal(str(self.p.risk_per_trade)) * scale
         qty = risk_amount / abs(entry - stop)
         cap_value = equity * Decimal(str(self.p.max_position_pct))
-        affordable = free_quote / (entry * (1 + inst.taker_fee)) * Decimal("0.995")
+        # what a market buy of qty holds until it fills (the engine's reservation: the price
+        # plus MARKET_BUY_LOCK_BUFFER, and the fee): sized above it, the entry is denied
+        lock = entry * (1 + MARKET_BUY_LOCK_BUFFER) * (1 + max(inst.taker_fee, inst.maker_fee))
+        affordable = free_quote / lock * Decimal("0.999")
         qty = inst.qty(min(qty, cap_value / entry, affordable))
         if qty < inst.min_qty or qty * entry < inst.min_notional:
             return ZERO

@@ -24,6 +24,7 @@ from solbot.strategies.trend import TrendFollow
 
 class RegimeSwitcher(ManagedStrategy):
     name = "solbot"
+    needs = frozenset({"market", "bracket", "limit", "post_only"})
 
     def __init__(self, range_mode: str = "meanrev", **params: Any) -> None:
         if range_mode not in ("meanrev", "grid"):
@@ -42,6 +43,7 @@ class RegimeSwitcher(ManagedStrategy):
         self.meanrev = MeanReversion(risk=self.risk, regime=regime, **mr_p)
         self.grid = RangeGrid(risk=self.risk, regime=regime, **grid_p)
         self.owner: ManagedStrategy | None = None
+        self.trails_at_exchange = self.trend.trails_at_exchange  # ``trend_exchange_trail``
 
     def setup(self, ctx: StrategyContext) -> None:
         for part in (self.trend, self.trend_short, self.meanrev, self.grid):

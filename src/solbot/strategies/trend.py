@@ -8,6 +8,13 @@ long: a trailing stop ``trail_atr`` × ATR under the close (tightened after a bl
 exit at the close when it is broken, when Parabolic SAR flips above price, or when the
 close falls below EMA(fast). For each full R of progress add ``pyramid_size`` of the first
 size, at most ``max_adds`` times.
+
+``exchange_trail``: the bracket's stop trails at the exchange too (Binance ``trailingDelta``,
+``faqs/trailing-stop-faq.md``): a stop that follows the highest trade since the entry by the
+entry's 1 R (as basis points of the entry price, within the exchange's 10-2,000), so that a
+bot that stops running leaves a position protected at its trail, not at its first stop. Off
+by default: it exits on the exchange's intrabar high, which the close-based trail does not
+(``docs/strategy.md`` has both in a backtest).
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.feed import IndicatorSpec
 from solbot.strategies.managed import ManagedStrategy
 
+TRAIL_MIN_BPS, TRAIL_MAX_BPS = 10, 2000  # Binance's TRAILING_DELTA filter (as recorded)
+
 
 class TrendFollow(ManagedStrategy):
     name = "trend"
+    needs = frozenset({"market", "bracket"})
 
     def __init__(
         self,
@@ -35,9 +45,11 @@ class TrendFollow(ManagedStrategy):
         pyramid_size: float = 0.5,
         max_adds: int = 2,
         direction: str = "long",
+        exchange_trail: bool = False,
         **params: Any,
     ) -> None:
         super().__init__(**params)
+        self.trails_at_exchange = bool(exchange_trail)
         if direction not in ("long", "short"):
             raise ValueError("trend: direction must be 'long' or 'short'")
         self.short = direction == "short"  # the mirror image; needs a shortable market
@@ -77,8 +89,15 @@ class TrendFollow(ManagedStrategy):
                 take_profit=inst.price_up(bar.close + self.tp_r * r),
                 stop_loss=inst.price_down(stop),
                 tag="trend",
+                trail_bps=self._trail_bps(r, bar.close),
             ),
         )
+
+    def _trail_bps(self, r: float, close: float) -> int | None:
+        """1 R as the exchange's trailing delta (basis points), or None when off."""
+        if not self.trails_at_exchange or close <= 0:
+            return None
+        return min(TRAIL_MAX_BPS, max(TRAIL_MIN_BPS, round(r / close * 10_000)))
 
     def _enter_short(self, bar: Bar) -> Sequence[Command]:
         inst = self.ctx.instrument
