@@ -78,7 +78,7 @@ def test_audit_log_is_append_only(store):
 def test_migrate_is_idempotent(store):
     store.migrate()
     with store.engine.connect() as c:
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
 
 
 def test_order_intent_is_on_disk_before_the_venue_sees_it(tmp_path):
@@ -221,3 +221,27 @@ def test_two_sleeves_keep_their_own_books_and_checkpoints(store):
     assert "last_bar_ts" not in a.kv and b.kv["last_bar_ts"] == "7"
     assert a.kv["allocation"] == b.kv["allocation"] == "{}"  # the account's keys: both see them
     assert a.days["2026-01-01"].last_equity == D("9990")  # the account's day
+
+
+def test_a_trailing_stop_is_recorded_with_its_delta_and_restored(store):
+    # a restart re-protects a position with the same kind of stop it had (migration 0005)
+    from solbot.domain.messages import SubmitBracket
+
+    cmd = SubmitBracket(
+        SubmitOrder(Side.BUY, OrderType.MARKET, D("2")), D("12.00"), D("9.00"), trail_bps=250
+    )
+    engine, _ = make_engine(Scripted({0: [cmd]}))
+    pf = engine.portfolio
+    engine.listeners.append(
+        lambda ev: (
+            store.record(ev, pf.orders[ev.order_id], pf.ledger, pf.position, D(0))
+            if hasattr(ev, "order_id")
+            else None
+        )
+    )
+    for i in range(3):
+        engine.on_bar(bar(i, 10, 10.1, 9.9, 10))
+    stop = store.last_protection("SOL/USDT")
+    assert stop is not None and stop.trailing_bps == 250
+    fixed = [r for r in store.order_rows(stop.oco_group or "") if r.type == "limit"]
+    assert fixed and fixed[0].trailing_bps is None  # the take-profit does not trail

@@ -274,9 +274,7 @@ class Store:
                     kv.setdefault(r.key, r.value)
             days = {r.day: r for r in s.scalars(select(DailyPnlRow))}
             ids = s.scalars(select(OrderRow.order_id)).all()
-        seq = max(
-            (int(i.rsplit("-", 1)[-1]) for i in ids if i.rsplit("-", 1)[-1].isdigit()), default=0
-        )
+        seq = max((_seq(i) for i in ids), default=0)
         return Restored(balances, position, open_orders, kv, days, seq)
 
     def sleeves(self) -> dict[str, dict[str, Decimal]]:
@@ -306,6 +304,23 @@ class Store:
             ).all()
         return [(int(ts), eq) for ts, eq in reversed(rows)]
 
+    def last_protection(self, symbol: str) -> OrderRow | None:
+        """The stop leg of the newest order list (OCO) of ``symbol``, open or not: what the
+        position was last protected with."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(OrderRow).where(
+                    OrderRow.symbol == symbol,
+                    OrderRow.oco_group.is_not(None),
+                    OrderRow.type.in_(["stop_limit", "stop_market"]),
+                )
+            ).all()
+        return max(rows, key=lambda r: (r.created_ts, _seq(r.order_id)), default=None)
+
+    def order_rows(self, group: str) -> list[OrderRow]:
+        with self.session() as s:
+            return list(s.scalars(select(OrderRow).where(OrderRow.oco_group == group)))
+
     def trade_ids(self, symbol: str) -> list[str]:
         with self.session() as s:
             return list(s.scalars(select(FillRow.trade_id).where(FillRow.symbol == symbol)))
@@ -327,6 +342,12 @@ class Store:
             return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
+def _seq(order_id: str) -> int:
+    """An order id's sequence number (``sbBTC-12`` → 12; 0 when it has none)."""
+    tail = order_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _order_row(o: Order, ts: int) -> OrderRow:
     return OrderRow(
         order_id=o.order_id,
@@ -337,6 +358,7 @@ def _order_row(o: Order, ts: int) -> OrderRow:
         quote_quantity=o.quote_quantity,
         price=o.price,
         trigger_price=o.trigger_price,
+        trailing_bps=o.trailing_bps,
         post_only=o.post_only,
         reduce_only=o.reduce_only,
         tag=o.tag,
@@ -345,6 +367,7 @@ def _order_row(o: Order, ts: int) -> OrderRow:
         filled_qty=o.filled_qty,
         fees=o.fees,
         venue_order_id=o.venue_order_id,
+        client_order_id=o.client_id or None,
         reason=o.reason,
         created_ts=o.created_ts,
         updated_ts=ts,
