@@ -231,3 +231,52 @@ def test_stream_feed_delivers_a_bar_when_the_next_opens_fills_gaps_and_falls_bac
     assert [h for _, _, h in got[5:7]] == [True, True]  # gap filled over REST: warm-up only
     assert got[7][2] is False and got[8][2] is False
     assert feed.from_stream == 3 and feed.fallbacks == 1  # 3m, 4m, 7m; then REST gave 8m
+
+
+def test_a_stream_cut_is_watched_again_at_once_and_repeated_failures_back_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Binance cuts every connection after 24 h (web-socket-streams.md): the first reconnect
+    goes at once; failures in a row wait 0.25 s, 0.5 s, … up to the REST poll interval."""
+    import asyncio
+
+    from solbot.runtime import streamfeed
+    from solbot.runtime.feeds import CcxtFeed
+    from solbot.runtime.streamfeed import StreamFeed
+
+    m = 60_000
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % m
+    ex = _FakeClockExchange(t0 + m + 10)  # REST: t0 closed
+    rest = CcxtFeed(ex, "SOL/USDT", "1m", poll=2.0)
+
+    def candle(ts: int) -> list[float]:
+        return [float(ts), 1.0, 2.0, 0.5, 1.0, 10.0]
+
+    cut = ConnectionError("closing code 1000")
+    script: list[object] = [[candle(t0 + m)], cut, [candle(t0 + 2 * m)]]  # one routine cut
+    script += [cut] * 6 + [[candle(t0 + 3 * m)], cut, [candle(t0 + 4 * m)]]
+
+    class Clocked(_FakeStream):  # the exchange's clock is where its stream is
+        async def watch_ohlcv(self, symbol: str, tf: str) -> list[list[float]]:
+            rows = await super().watch_ohlcv(symbol, tf)
+            ex.now = int(rows[-1][0]) + 10
+            return rows
+
+    feed = StreamFeed(rest, Clocked(script), silence=5.0)
+    slept: list[float] = []
+
+    async def fake_sleep(s: float) -> None:
+        slept.append(s)
+
+    monkeypatch.setattr(streamfeed.asyncio, "sleep", fake_sleep)
+
+    async def take(n: int) -> list[int]:
+        out = []
+        async for bar in feed.bars(t0 - m):
+            out.append((bar.ts - t0) // m)
+            if len(out) == n:
+                break
+        return out
+
+    assert asyncio.run(take(4)) == [0, 1, 2, 3]  # 1 by the stream; 2 and 3 by REST after cuts
+    assert slept == [0.25, 0.5, 1.0, 2.0, 2.0]  # none after a single cut, none after a success

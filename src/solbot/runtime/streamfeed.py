@@ -8,8 +8,10 @@ everything a stream cannot promise.
   the moment the exchange opens the next — not at the next REST poll.
 * Gaps (a reconnect lost updates) are filled over REST before the newer bar is delivered.
 * A stream that errors or stays silent for ``silence`` seconds falls back to a REST
-  catch-up; the stream is then watched again. During an exchange ban (``gate``) nothing is
-  sent on either path.
+  catch-up; the stream is then watched again at once the first time (Binance closes every
+  connection after 24 h, ``web-socket-streams.md`` "General WSS information": a routine cut),
+  and after a back-off that doubles up to the REST poll interval while it keeps failing.
+  During an exchange ban (the traffic gate's) nothing is sent on either path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from solbot.domain.messages import Bar
 from solbot.runtime.feeds import CcxtFeed
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST = 0.25  # s: the back-off after a second failure in a row; doubles, up to the poll
 
 
 class StreamFeed:
@@ -40,16 +44,16 @@ class StreamFeed:
         return self._stream_history
 
     async def _catch_up(self, after: int | None, until: int | None = None) -> AsyncIterator[Bar]:
-        """REST bars after ``after`` up to the latest closed one (or up to ``until``)."""
-        gen = self.rest.bars(after)
+        """REST bars after ``after``: those closed by now (the stream takes over without
+        waiting for the next to close), or up to ``until`` (a gap the stream's next bar
+        proves closed: waited for until REST has it)."""
+        gen = self.rest.closed_after(after) if until is None else self.rest.bars(after)
         try:
             async for bar in gen:
                 if until is not None and bar.ts > until:
                     break
                 self._rest_bar = True
                 yield bar
-                if until is None and not self.rest.is_history(bar):
-                    break  # the latest closed bar: the stream takes over
                 if until is not None and bar.ts >= until:
                     break
         finally:
@@ -62,8 +66,9 @@ class StreamFeed:
             last = bar.ts
             yield bar
         pending: Bar | None = None
+        failures = 0  # in a row: the first reconnect is at once, then a doubling back-off
         while True:
-            wait = self.rest.gate()
+            wait = self.rest.traffic.ban_left() if self.rest.traffic is not None else 0.0
             if wait > 0:  # banned: the stream's reconnects would extend the ban
                 await asyncio.sleep(min(wait, 1.0))
                 continue
@@ -82,8 +87,12 @@ class StreamFeed:
                     last = bar.ts
                     yield bar
                 pending = None
-                await asyncio.sleep(self.rest.poll)
+                failures += 1
+                if failures > 1:
+                    backoff = RETRY_FIRST * 2 ** min(failures - 2, 16)
+                    await asyncio.sleep(min(self.rest.poll, backoff))
                 continue
+            failures = 0
             closed_now: list[Bar] = []
             for r in rows:
                 ts = int(r[0])
@@ -109,7 +118,9 @@ class StreamFeed:
         await self.stream.close()
 
 
-def stream_exchange(name: str, base_url: str | None, ws_url: str | None) -> Any | None:
+def stream_exchange(
+    name: str, base_url: str | None, ws_url: str | None, sandbox: bool = False
+) -> Any | None:
     """A ccxt.pro exchange for public streams, or None where there is none (no ccxt.pro
     class, no ``watchOHLCV``, or a custom REST base without a websocket URL)."""
     import ccxt.pro as ccxtpro
@@ -122,6 +133,8 @@ def stream_exchange(name: str, base_url: str | None, ws_url: str | None) -> Any 
     ex = cls({"options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}})
     if not ex.has.get("watchOHLCV"):
         return None
+    if sandbox:
+        ex.set_sandbox_mode(True)
     if base_url:
         ex.urls["api"] = _rebase(ex.urls.get("api"), base_url.rstrip("/"))
     if ws_url:
