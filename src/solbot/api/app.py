@@ -48,7 +48,8 @@ class SymbolStatus(BaseModel):
 class Status(BaseModel):
     status: str
     problems: list[str]
-    mode: str
+    mode: str  # paper, live, or live (testnet)
+    testnet: bool
     market: str
     symbol: str
     version: str
@@ -132,7 +133,8 @@ def create_app(service: BotService) -> FastAPI:
         body = Status(
             status="ok" if healthy else "unhealthy",
             problems=problems,
-            mode="live" if s.live is not None else "paper",
+            mode=s.mode,
+            testnet=s.settings.exchange_sandbox,
             market=s.settings.market.value,
             symbol=s.primary.symbol,
             version=__version__,

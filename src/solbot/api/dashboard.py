@@ -113,7 +113,7 @@ def view(service: BotService, since: int = -1, symbol: str | None = None) -> dic
             for x in s.sleeves
         ],
         "timeframe": s.settings.timeframe,
-        "mode": "live" if s.live is not None else "paper",
+        "mode": s.mode,
         "market": s.settings.market.value,
         "now": time.time(),
         "status": {

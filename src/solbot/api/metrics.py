@@ -129,6 +129,49 @@ class _Live(Collector):
         )
         healthy, _ = s.health()
         yield g("solbot_healthy", "1 when /api/status answers 200", 1.0 if healthy else 0.0)
+        yield g(
+            "solbot_exchange_testnet",
+            "1 when trading on the exchange's test network (SOLBOT_EXCHANGE_SANDBOX)",
+            1.0 if s.settings.exchange_sandbox else 0.0,
+        )
+        session = s.live_session
+        if session is not None:
+            h = session.health
+            yield g(
+                "solbot_exchange_clock_offset_seconds",
+                "The exchange's clock minus ours at the last sync",
+                h.clock_offset_ms / 1000,
+            )
+            yield g(
+                "solbot_exchange_clock_ok",
+                "0 while the exchange refuses our timestamps (-1021) after resyncing",
+                0.0 if h.clock_problem else 1.0,
+            )
+            yield g(
+                "solbot_exchange_weight_used",
+                "Request weight used this minute (X-MBX-USED-WEIGHT-1M and ours since)",
+                float(h.traffic.used),
+            )
+            yield g(
+                "solbot_exchange_weight_budget",
+                "Request weight per minute this bot may use (limit x its share)",
+                float(h.traffic.limit * h.traffic.share),
+            )
+            yield g(
+                "solbot_exchange_blocked_seconds",
+                "Seconds until requests may go again (a 429 window or a 418 ban)",
+                h.traffic.blocked_for(),
+            )
+            yield g(
+                "solbot_orders_not_resent",
+                "Market orders whose outcome stayed unknown, left to reconciliation",
+                float(h.not_resent),
+            )
+            yield g(
+                "solbot_exchange_stream_trades",
+                "Trades booked from the exchange's user data stream before any poll saw them",
+                float(h.stream_trades),
+            )
         from solbot.ops.backup import last_success
 
         yield g(

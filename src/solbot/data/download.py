@@ -64,12 +64,12 @@ def download(
     return stored
 
 
-def ccxt_exchange(name: str, base_url: str | None = None) -> Any:
+def ccxt_exchange(name: str, base_url: str | None = None, sandbox: bool = False) -> Any:
     """A synchronous ccxt exchange for public market data.
 
     ``base_url`` (e.g. ``http://127.0.0.1:8765``) replaces the scheme and host of every REST
     endpoint while keeping its path (``/api/v3`` ...), so the real ccxt code talks to a
-    local emulator. Spot markets only are loaded.
+    local emulator. Spot markets only are loaded. ``sandbox``: the exchange's test network.
     """
     import ccxt
 
@@ -77,6 +77,8 @@ def ccxt_exchange(name: str, base_url: str | None = None) -> Any:
     if not isinstance(cls, type) or not issubclass(cls, ccxt.Exchange):
         raise ValueError(f"unknown exchange {name!r}")
     ex = cls({"enableRateLimit": True, "options": {"fetchMarkets": {"types": ["spot"]}}})
+    if sandbox:
+        ex.set_sandbox_mode(True)
     if base_url:
         base = urlsplit(base_url)
         if base.scheme not in ("http", "https") or not base.netloc:

@@ -52,9 +52,16 @@ class Notice:
 
 class Notifier:
     def __init__(
-        self, webhook: SecretStr | None, secrets: list[str] | None = None, max_attempts: int = 5
+        self,
+        webhook: SecretStr | None,
+        secrets: list[str] | None = None,
+        max_attempts: int = 5,
+        label: str = "",
     ) -> None:
+        """``label``: put before every title (``testnet``: a bot on the exchange's test
+        network says so in every message)."""
         self.url = webhook.get_secret_value() if webhook is not None else None
+        self.label = label
         self.secrets = secrets or []
         self.max_attempts = max_attempts
         self.queue: asyncio.Queue[Notice] | None = None
@@ -80,6 +87,8 @@ class Notifier:
         assert self.queue is not None
         for s in self.secrets:
             text = text.replace(s, "***")
+        if self.label:
+            title = f"[{self.label}] {title}"
         try:
             self.queue.put_nowait(Notice(severity, title, text, datetime.now(UTC)))
         except asyncio.QueueFull:

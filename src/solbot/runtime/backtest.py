@@ -33,6 +33,9 @@ class BacktestConfig:
     sim: SimConfig = field(default_factory=SimConfig)
     risk: RiskLimits = field(default_factory=RiskLimits)
     instrument: Instrument | None = None
+    # protective stops as stop-limits this far beyond the trigger, as live on Binance spot
+    # (None: stop-market orders)
+    stop_limit_offset: Decimal | None = Decimal("0.005")
 
 
 @dataclass(slots=True)
@@ -57,7 +60,14 @@ def build_engine(
     balances = {inst.quote: config.initial_cash, inst.base: ZERO}
     venue = SimulatedExchange(inst, balances, config.sim)
     portfolio = Portfolio(inst, Ledger(balances))
-    engine = Engine(strategy, portfolio, venue, SimClock(), RiskEngine(config.risk))
+    engine = Engine(
+        strategy,
+        portfolio,
+        venue,
+        SimClock(),
+        RiskEngine(config.risk),
+        stop_limit_offset=config.stop_limit_offset,
+    )
     return engine, venue
 
 

@@ -65,17 +65,38 @@ class Settings(BaseSettings):
     exchange_api_key: SecretStr | None = None
     exchange_api_secret: SecretStr | None = None
     exchange_timeout_ms: int = Field(10_000, ge=100, le=120_000)
+    # how long a signed request stays valid at the exchange (Binance ``rest-api.md`` "Timing
+    # security": default 5000, "It is recommended to use a small recvWindow of 5000 or
+    # less!"; ccxt sends 10000). An order whose answer was lost is looked up this long plus
+    # 5 s before it is taken as absent: a shorter window is a shorter doubt.
+    exchange_recv_window_ms: int = Field(5_000, ge=1_000, le=60_000)
     exchange_poll_seconds: float = Field(1.0, gt=0, le=60)
     # market data by websocket (ccxt.pro watch_ohlcv) where the exchange has it, REST for
     # history and gaps; with --exchange-url a stream needs its own URL (the emulator:
     # ws://127.0.0.1:PORT/stream/ws)
     exchange_stream: bool = True
     exchange_ws_url: str | None = None
+    # our orders' trades pushed by the exchange's user data stream (Binance's WebSocket API,
+    # ccxt.pro watch_my_trades) as well as polled: a fill is booked, and a bracket's stop
+    # sent, without waiting for the order query; with --exchange-url at ws://<host>/ws-api/v3
+    exchange_user_stream: bool = True
     # where the exchange has a dead man's switch (Kraken, Bybit, OKX): its timeout, renewed
     # every quarter of it while running
     exchange_dead_man_seconds: float = Field(60.0, ge=10, le=86_400)
     accept_exchange_state: bool = False
     reconcile_seconds: float = Field(60.0, ge=0, le=86_400)  # live: 0 = only at start
+    # the exchange's test network (ccxt sandbox mode: Binance's testnet.binance.vision REST
+    # and stream): no real money, so SOLBOT_LIVE_CONFIRM is not asked for
+    exchange_sandbox: bool = False
+    # every exchange answer of a live run appended to this file (JSON lines; no secrets):
+    # a testnet rehearsal's answers become new fixtures (docs/testnet.md)
+    exchange_record: Path | None = None
+    # this bot's share of the host's request weight (Binance limits per IP): 0.5 each for
+    # staging and production on one server
+    exchange_weight_share: float = Field(1.0, gt=0, le=1)
+    # protective stops are stop-limits this far beyond their trigger (Binance spot has no
+    # stop-market); the same in backtests, paper and live
+    stop_limit_offset: Decimal = Field(Decimal("0.005"), gt=0, lt=Decimal("0.2"))
     symbol: str = "SOL/USDT"
     # several symbols in one bot (paper): each trades its own slice of the capital (a
     # sleeve), e.g. SOLBOT_SYMBOLS=SOL/USDT,BTC/USDT,ETH/USDT; empty = just ``symbol``.
@@ -200,7 +221,7 @@ class Settings(BaseSettings):
                 and self.exchange_api_secret.get_secret_value()
             ):
                 raise ValueError("exchange_api_key: live trading needs API key and secret")
-            if self.live_confirm != LIVE_CONFIRMATION:
+            if self.live_confirm != LIVE_CONFIRMATION and not self.exchange_sandbox:
                 raise ValueError(
                     f"live_confirm: set SOLBOT_LIVE_CONFIRM={LIVE_CONFIRMATION} to send real orders"
                 )

@@ -88,7 +88,11 @@ class BotService:
         self.metrics = Metrics(self)
         from solbot.ops.notify import Notifier
 
-        self.notifier = Notifier(settings.discord_webhook_url, settings.secrets())
+        self.notifier = Notifier(
+            settings.discord_webhook_url,
+            settings.secrets(),
+            label="testnet" if settings.exchange_sandbox else "",
+        )
         from solbot.ops.instance import InstanceLock
 
         self.instance = InstanceLock(settings.data_dir)
@@ -187,6 +191,12 @@ class BotService:
 
     # ---------------------------------------------------------------- queries
     @property
+    def mode(self) -> str:
+        if self.live is None:
+            return "paper"
+        return "live (testnet)" if self.settings.exchange_sandbox else "live"
+
+    @property
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic
 
@@ -245,6 +255,9 @@ class BotService:
                 age = time.monotonic() - sl.last_bar_wall
                 if age > self.stale_after_seconds():
                     problems.append(f"market data stale{which} ({age:.0f} s)")
+        session = self.live_session
+        if session is not None and session.health.clock_problem is not None:
+            problems.append(f"exchange clock: {session.health.clock_problem}")
         if self._stopping:
             problems.append("stopping")
         return not problems, problems
@@ -324,8 +337,8 @@ class BotService:
             self.day.halted = True
             reason = f"daily loss limit: {equity - self.day.start_equity} <= -{limit}"
             self.set_trading_state(TradingState.HALTED, reason)
-            for each in self.sleeves:
-                each.engine.execute([CancelAll()])
+            for each in self.sleeves:  # the stops protecting a position keep resting
+                each.engine.execute([CancelAll(keep_protection=True)])
             self.notifier.send("P1", "Daily loss limit", reason)
         day_book = self.day
         self.store.bar_done(
@@ -422,6 +435,8 @@ class BotService:
             if s.reconcile_seconds > 0:
                 watch = self.live_session.watch(s.reconcile_seconds)
                 tasks.append(asyncio.create_task(watch, name="reconcile"))
+            for name, coro in self.live_session.background():
+                tasks.append(asyncio.create_task(coro, name=name))
         wd = sdnotify.watchdog_interval()
         if wd:
             tasks.append(asyncio.create_task(self._watchdog(wd), name="watchdog"))
@@ -430,7 +445,7 @@ class BotService:
         self.notifier.start()
         alerts = ErrorAlerts(self.notifier)
         logging.getLogger("solbot").addHandler(alerts)
-        mode = f"LIVE ({s.exchange})" if self.live is not None else "paper"
+        mode = f"{self.mode.upper()} ({s.exchange})" if self.live is not None else "paper"
         symbols = ", ".join(sl.symbol for sl in self.sleeves)
         sdnotify.notify(f"READY=1\nSTATUS=trading {symbols} ({s.market.value})")
         log.info(

@@ -8,6 +8,7 @@ positions). A single-symbol bot is a one-sleeve account.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -27,6 +28,7 @@ from solbot.domain.messages import (
     Event,
     OrderFilled,
     OrderSubmitted,
+    SubmitBracket,
     SubmitOrder,
     TradingStateChanged,
 )
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
+YIELD_EVERY = 0.02  # s: the longest the market task holds the event loop between bars
 
 
 class Sleeve:
@@ -112,6 +115,7 @@ class Sleeve:
             RiskEngine(RiskLimits(max_order_value=s.max_order_value)),
             id_prefix=self.order_prefix,
             first_seq=restored.max_order_seq + 1,
+            stop_limit_offset=s.stop_limit_offset,
         )
         if session is None:
             self._cancel_stale(restored)
@@ -122,6 +126,7 @@ class Sleeve:
         # the books as this run starts them (after a crash: what stale orders held is free)
         svc.store.write_books(portfolio.ledger, portfolio.position, int(time.time() * 1000))
         self.engine.listeners.append(self._on_event)
+        self.engine.on_bracket = self._record_bracket
         if live is not None:
             live.after = self.engine.on_venue_event_drain
         self.engine.start()
@@ -212,6 +217,17 @@ class Sleeve:
             f = event.fill
             svc.notifier.send("P3", "Fill", f"{f.side.value} {f.quantity} {f.symbol} @ {f.price}")
 
+    def _record_bracket(self, entry_id: OrderId, cmd: SubmitBracket) -> None:
+        """The newest bracket's plan, before its entry is sent: what protects the position."""
+        plan = {
+            "entry": entry_id,
+            "take_profit": str(cmd.take_profit),
+            "stop_loss": str(cmd.stop_loss),
+            "tag": cmd.tag,
+            "trail_bps": cmd.trail_bps,
+        }
+        self.service.store.put(sleeve=self.symbol, bracket=json.dumps(plan))
+
     def step(self, bar: Bar, warm_only: bool) -> None:
         """One closed bar through the engine (``warm_only``: the market moves on — resting
         orders may fill — but the strategy is not asked)."""
@@ -252,15 +268,18 @@ class Sleeve:
         last = self.service.store.restore(self.symbol).kv.get("last_bar_ts")
         after = int(last) if last else None
         feed = self.feed()
-        rest = getattr(feed, "rest", feed)
-        live = self.service.live
-        if isinstance(rest, CcxtFeed) and live is not None:
-            rest.gate = live.ban_left  # one IP, one ban: market data waits it out too
+        yielded = time.monotonic()
         try:
             async for bar in feed.bars(after):
                 if stop():
                     break
                 on_bar(self, bar, feed.is_history(bar))
+                if time.monotonic() - yielded > YIELD_EVERY:
+                    # a warm-up of hundreds of history bars comes without a pause: let the
+                    # loop read the answers waiting meanwhile (a 429 read half a second late
+                    # is half a second of requests sent inside its Retry-After)
+                    await asyncio.sleep(0)
+                    yielded = time.monotonic()
         finally:
             close: Callable[[], Awaitable[None]] | None = getattr(feed, "close", None)
             if close is not None:
