@@ -178,12 +178,26 @@ def test_three_symbols_paper_bot_api_dashboard_and_restart(tmp_path):
     last = dict(db_rows(tmp_path, "select key, value from kv where key like 'last_bar_ts:%'"))
     assert len(last) == 3
 
+    before = {r[0] for r in db_rows(tmp_path, "select trade_id from fills")}
     again = Bot(tmp_path, env=env, speed=400)  # resumes every sleeve where it stopped
     try:
         again.wait_ready()
-        acct = again.get("/api/account").json()
+        # at 400 bars a second it may trade before we look: the books it resumed from plus
+        # what it traded since (read before and after the account; again if they differ)
+        for _ in range(20):
+            new = _fills_since(tmp_path, before)
+            acct = again.get("/api/account").json()
+            if _fills_since(tmp_path, before) == new:
+                break
         for x in acct["symbols"]:
             mine = {a: Decimal(f) for s, a, f, _ in books if s == x["symbol"]}
+            for sym, side, qty, price, fee, fee_asset in new:
+                if sym == x["symbol"]:
+                    base, quote = sym.split("/")
+                    sign = 1 if side == "buy" else -1
+                    mine[base] += sign * Decimal(qty)
+                    mine[quote] -= sign * Decimal(qty) * Decimal(price)
+                    mine[fee_asset] -= Decimal(fee)
             got = {a: Decimal(b["free"]) + Decimal(b["locked"]) for a, b in x["balances"].items()}
             assert got == mine, x["symbol"]
         again.wait_until(
@@ -300,3 +314,10 @@ def test_volatility_weights_without_exchange_data_exit_2_with_the_reason(tmp_pat
     with pytest.raises(ValueError, match="cannot fetch 30 daily bars of BTC/USDT"):
         svc.build()
     svc.store.close()
+
+
+def _fills_since(home, before):
+    rows = db_rows(
+        home, "select trade_id, symbol, side, quantity, price, fee, fee_asset from fills"
+    )
+    return sorted(tuple(r[1:]) for r in rows if r[0] not in before)

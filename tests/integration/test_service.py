@@ -29,7 +29,11 @@ def test_kill_switch_lifecycle_refuse_clear_and_resume(tmp_path):
             bot.wait_until(lambda: bot.metric("solbot_fills_total") >= 2, what="paper fills")
             bot.wait_until(bot.open_orders, what="a resting order")
             t0 = time.monotonic()
-            (tmp_path / "data" / "kill-switch.flag").write_text("integration test\n")
+            # whole, as `solbot kill` writes it: a plain write_text creates the file empty
+            # first, and the watcher may read it before the reason is in
+            tmp = tmp_path / "data" / "kill-switch.flag.tmp"
+            tmp.write_text("integration test\n")
+            tmp.replace(tmp_path / "data" / "kill-switch.flag")
             code = bot.wait_exit(timeout=10)
             elapsed = time.monotonic() - t0
         finally:
