@@ -30,7 +30,7 @@ from tests.integration.botproc import db_rows
 from tests.integration.test_live_emulator import Emulator, assert_books_equal, live_bot
 
 pytestmark = pytest.mark.integration
-RUN = float(os.environ.get("LIVE_STRATEGY_SECONDS", "40"))
+RUN = float(os.environ.get("LIVE_STRATEGY_SECONDS", "30"))
 RUN_MAX = RUN + 80  # waiting for a first filled entry
 MODES = "clock=-2.5,lookup_lag=3,bnb=600,weight_limit=2400,ban=4"
 FAULTS = "429=0.03,500=0.04,timeout=0.05,drop=0.08,hang=1.2,retry_after=1,seed=21"  # 20 %
@@ -174,7 +174,7 @@ def test_brackets_live_under_every_behaviour_mode(
             start = time.monotonic()
             # RUN seconds, and on until an entry has filled (bounded): trend enters a few
             # times a minute here, and each entry whose answer is lost and not found is not
-            # resent (a market order) — a run can spend its 40 s on two such entries
+            # resent (a market order) — a run can spend its RUN seconds on two such entries
             while time.monotonic() < start + RUN or (
                 time.monotonic() < start + RUN_MAX and not _entry_filled(home)
             ):
