@@ -400,9 +400,17 @@ def _is_usage_error(exc: BaseException) -> bool:
     return "ClickException" in names and hasattr(exc, "format_message")
 
 
+def bootstrap_level(raw: str | None) -> int:
+    """The log level before the settings are read: ``SOLBOT_LOG_LEVEL`` in any case, else
+    WARNING — a value the settings refuse is reported by them (exit 2), not by a traceback
+    here that would stop every command, ``solbot kill`` included."""
+    level = logging.getLevelName((raw or "WARNING").strip().upper())
+    return level if isinstance(level, int) else logging.WARNING
+
+
 def main() -> None:
     logging.basicConfig(
-        level=os.environ.get("SOLBOT_LOG_LEVEL", "WARNING"),
+        level=bootstrap_level(os.environ.get("SOLBOT_LOG_LEVEL")),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

@@ -35,6 +35,33 @@ def test_precedence_cli_over_env_over_dotenv_over_file(tmp_path):
     assert s2.port == 4002
 
 
+def test_home_precedence_command_line_env_config_file_profile(tmp_path, monkeypatch):
+    """``home`` in the config file overrode ``--home``: ``solbot kill --home H`` wrote its flag
+    under H while the bot ran in the file's home. Now --home > SOLBOT_HOME > the config file >
+    the profile's, for the bot and the kill command alike (``resolve_home``)."""
+    from solbot.runtime.config import resolve_home
+
+    h1, h2, h3 = (tmp_path / n for n in ("cli", "file", "env"))
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'home = "{h2}"\nport = 4000\n')
+    (h2.mkdir(), (h2 / ".env").write_text("SOLBOT_PORT=4005\n"))
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (h1, {}, h1),
+        (h1, {"SOLBOT_HOME": str(h3)}, h1),
+        (None, {"SOLBOT_HOME": str(h3)}, h3),
+        (None, {}, h2),
+        (None, {"SOLBOT_PROFILE": "production"}, h2),  # the file's home beats the profile's
+    ]
+    for home, env, want in cases:
+        s = load_settings(home, cfg, environ=env)
+        assert s.home == want.resolve() == resolve_home(home, cfg, env), (home, env)
+        assert s.kill_flag == want.resolve() / "data" / "kill-switch.flag"
+    assert load_settings(None, cfg, environ={}).port == 4005  # .env of the file's home
+    assert resolve_home(None, None, {"SOLBOT_PROFILE": "staging"}) == Path("/opt/solbot")
+    assert resolve_home(None, None, {}) == tmp_path.resolve()
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -45,6 +72,10 @@ def test_precedence_cli_over_env_over_dotenv_over_file(tmp_path):
         ({"SOLBOT_MARKET": "exchange"}, "config: exchange: required when market = exchange"),
         ({"SOLBOT_TIMEFRAME": "7q"}, "config: timeframe: unknown timeframe"),
         ({"SOLBOT_NOPE": "1"}, "config: unknown key 'nope'"),
+        ({"SOLBOT_SEED": "-1"}, "config: seed: Input should be greater than or equal to 0"),
+        ({"SOLBOT_INITIAL_CASH": "1e21"}, "config: initial_cash: Input should be less than"),
+        ({"SOLBOT_STALE_AFTER_BARS": "inf"}, "config: stale_after_bars: Input should be a finite"),
+        ({"SOLBOT_DATABASE_URL": "foo://x"}, "config: database_url: unknown scheme 'foo'"),
         ({"SOLBOT_STRATEGY": "nope"}, "config: strategy: unknown strategy 'nope'"),
         (
             {"SOLBOT_STRATEGY": "ladder", "SOLBOT_STRATEGY_PARAMS": '{"nope": 1}'},

@@ -1,5 +1,9 @@
-"""Kill-switch flag watcher: inotify on the data directory, with a polling backstop.
+"""The kill-switch flag: engaging, clearing and reading it, and its watcher (inotify on the
+data directory, with a polling backstop).
 
+The flag is written whole (a temporary file renamed over it), so a watcher never reads a
+half-written reason; the reason is one line of at most ``REASON_MAX`` characters, control
+characters made spaces — written by the CLI, the API or by hand, it cannot forge a log line.
 Linux inotify through ctypes (no extra dependency); where it is unavailable the poll alone
 runs. Either way the callback fires once, soon after the flag appears.
 """
@@ -24,6 +28,32 @@ IN_CREATE = 0x100
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")
+REASON_MAX = 500
+
+
+def single_line(text: str, limit: int = REASON_MAX) -> str:
+    """``text`` as one line: control characters (newlines included) become spaces, runs of
+    spaces one, at most ``limit`` characters."""
+    flat = "".join(" " if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in text)
+    return " ".join(flat.split())[:limit]
+
+
+def engage(flag: Path, reason: str) -> None:
+    """Create the flag with its reason, atomically."""
+    flag.parent.mkdir(parents=True, exist_ok=True)
+    tmp = flag.with_name(flag.name + ".tmp")
+    tmp.write_text(single_line(reason) + "\n")
+    os.replace(tmp, flag)
+
+
+def flag_reason(flag: Path) -> str | None:
+    """The reason in the flag (one line), "" when it has none, None when it is absent."""
+    try:
+        return single_line(flag.read_text(errors="replace"))
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""  # there but unreadable: still engaged
 
 
 class FlagWatcher:

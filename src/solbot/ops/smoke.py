@@ -162,8 +162,9 @@ def pnl_zero(
             subprocess.run(["systemctl", "stop", unit], check=False, timeout=60)
             r.step(f"auto-stop: systemctl stop {unit}")
         elif kill_flag is not None:
-            kill_flag.parent.mkdir(parents=True, exist_ok=True)
-            kill_flag.write_text(f"OPS-009 auto-stop: {r.summary}\n")
+            from solbot.ops.killswitch import engage
+
+            engage(kill_flag, f"OPS-009 auto-stop: {r.summary}")
             r.step(f"auto-stop: kill switch engaged ({kill_flag})")
         r.summary += "; auto-stopped"
     return r

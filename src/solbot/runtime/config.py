@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     market: MarketSource = MarketSource.SYNTHETIC
     replay_file: Path | None = None
     speed: float = Field(4.0, gt=0, le=100_000, description="bars per second (paper)")
-    seed: int = 8
+    seed: int = Field(8, ge=0, lt=2**32)  # numpy seeds are unsigned 32-bit
     exchange: str | None = None
     exchange_url: str | None = None
     # live trading: real orders through ccxt (needs all of these)
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     strategy: str = "solbot"
     # keyword parameters of the strategy, e.g. SOLBOT_STRATEGY_PARAMS='{"offset": 0.002}'
     strategy_params: dict[str, float | int | str | bool] = Field(default_factory=dict)
-    initial_cash: Decimal = Field(Decimal("10000"), gt=0)
+    initial_cash: Decimal = Field(Decimal("10000"), gt=0, le=Decimal("1e12"))
     fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
     slippage: Decimal = Field(Decimal("0.0005"), ge=0, lt=1)
     max_order_value: Decimal | None = Field(None, gt=0)
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     flatten_on_kill: bool = False
     daily_loss_limit: Decimal = Field(Decimal("0.05"), gt=0, lt=1)
     timezone: str = "UTC"
-    stale_after_bars: float = Field(3.0, gt=0)
+    stale_after_bars: float = Field(3.0, gt=0, le=10_000, allow_inf_nan=False)  # inf: no check
 
     database_url: str | None = None
     backup_to: str | None = None  # s3://bucket/prefix for `solbot backup` (the weekly timer)
@@ -142,6 +142,16 @@ class Settings(BaseSettings):
         # load_settings layers profile < file < .env < environment < command line itself
         # (it needs SOLBOT_HOME before it can find .env), so only init values are read here.
         return (init_settings,)
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_scheme(cls, v: str | None) -> str | None:
+        scheme = (v or "sqlite").split("://", 1)[0].split("+", 1)[0].lower()
+        if v is not None and ("://" not in v or scheme not in ("sqlite", "postgresql")):
+            raise ValueError(
+                f"unknown scheme {scheme!r} (sqlite:///path or postgresql://user@host/db)"
+            )
+        return v
 
     @field_validator("timezone")
     @classmethod
@@ -319,24 +329,62 @@ def read_env_file(path: Path) -> dict[str, str]:
     return out
 
 
+def _read_config_file(config_file: Path | None) -> dict[str, Any]:
+    if config_file is None:
+        return {}
+    try:
+        return dict(tomllib.loads(config_file.read_text()))
+    except OSError as exc:
+        raise ConfigError(f"config file {config_file}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {config_file}: {exc}") from None
+
+
+def _explicit_home(home: Path | None, file: dict[str, Any], env: dict[str, str]) -> Path | None:
+    """The home asked for: the command line's, else ``SOLBOT_HOME``, else the config file's."""
+    if home is not None:
+        return home
+    if env.get("SOLBOT_HOME"):
+        return Path(env["SOLBOT_HOME"])
+    if "home" in file:
+        return Path(str(file["home"]))
+    return None
+
+
+def resolve_home(
+    home: Path | None = None,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Path:
+    """The home the bot runs in for these arguments — what ``load_settings`` gives, without
+    validating anything else (the kill switch must work whatever else is wrong): the command
+    line > ``SOLBOT_HOME`` > the config file > the profile's > the working directory."""
+    env = dict(os.environ if environ is None else environ)
+    file = _read_config_file(config_file)
+    explicit = _explicit_home(home, file, env)
+    if explicit is not None:
+        return explicit.resolve()
+    try:
+        dotenv = read_env_file(Path(".env"))
+    except ConfigError:
+        dotenv = {}
+    profile = {**dotenv, **env}.get("SOLBOT_PROFILE") or str(file.get("profile", "dev"))
+    return Path(str(PROFILES.get(profile, {}).get("home", "."))).resolve()
+
+
 def load_settings(
     home: Path | None = None,
     config_file: Path | None = None,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
-    """Precedence: overrides (command line) > environment > .env > config file > profile."""
+    """Precedence: overrides (command line) > environment > .env > config file > profile;
+    for the home: ``--home`` > ``SOLBOT_HOME`` > the config file > the profile's."""
     env = dict(os.environ if environ is None else environ)
-    home = home or Path(env.get("SOLBOT_HOME") or ".")
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            values.update(tomllib.loads(config_file.read_text()))
-        except OSError as exc:
-            raise ConfigError(f"config file {config_file}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {config_file}: {exc}") from None
-    dotenv = read_env_file(home / ".env")
+    values = _read_config_file(config_file)
+    explicit = _explicit_home(home, values, env)
+    where = explicit or Path(".")
+    dotenv = read_env_file(where / ".env")
     layered = {**dotenv, **env}
     for key, value in layered.items():
         if key.upper().startswith("SOLBOT_") and key.upper() != "SOLBOT_HOME":
@@ -344,10 +392,9 @@ def load_settings(
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     profile = str(values.get("profile", "dev"))
     for key, value in PROFILES.get(profile, {}).items():
-        if key == "home" and (home != Path(".") or "SOLBOT_HOME" in env):
-            continue
-        values.setdefault(key, value)
-    values.setdefault("home", home)
+        if key != "home":
+            values.setdefault(key, value)
+    values["home"] = explicit or PROFILES.get(profile, {}).get("home", where)
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
