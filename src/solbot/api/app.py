@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import socket
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,7 +21,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from solbot import __version__
+from solbot.api.guard import BodyGuard, token_refusal
 from solbot.domain.messages import ms_to_datetime
+from solbot.ops.killswitch import engage, single_line
 from solbot.persistence.store import row_dict
 
 if TYPE_CHECKING:
@@ -104,18 +105,13 @@ def create_app(service: BotService) -> FastAPI:
         title="SOL-Bot", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
 
+    app.add_middleware(BodyGuard, token=lambda: s.settings.api_token)  # before any body read
+
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = s.settings.api_token
-        if token is None:
-            raise HTTPException(403, "control API disabled: set SOLBOT_API_TOKEN")
-        scheme, _, given = (authorization or "").partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
-            given.encode(), token.get_secret_value().encode()
-        )
-        if not ok:
-            raise HTTPException(
-                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
+        refused = token_refusal(s.settings.api_token, authorization)
+        if refused is not None:
+            status, detail, headers = refused
+            raise HTTPException(status, detail, headers=headers or None)
 
     def known(symbol: str) -> Sleeve:
         sleeve = s.sleeve(symbol)
@@ -287,9 +283,8 @@ def create_app(service: BotService) -> FastAPI:
 
     @app.post("/api/kill", status_code=202, dependencies=[Depends(authorised)])
     async def kill(req: KillRequest | None = None) -> dict[str, str]:
-        reason = (req.reason if req else None) or "kill requested through the API"
-        s.settings.kill_flag.parent.mkdir(parents=True, exist_ok=True)
-        s.settings.kill_flag.write_text(reason + "\n")  # a restart must refuse, as with the flag
+        reason = single_line(req.reason if req else "") or "kill requested through the API"
+        engage(s.settings.kill_flag, reason)  # a restart must refuse, as with the flag
         s.kill(reason)
         return {"status": "kill switch engaged", "reason": reason}
 
