@@ -113,3 +113,54 @@ def test_notify_send_command_for_pipelines(tmp_path):
     assert embed["title"] == "[P1] Deploy production: FAILED"
     assert "OPS-009 failed" in embed["description"]
     assert bad.returncode == 2 and len(rx.messages) == 1
+
+
+def test_a_stop_waits_briefly_for_an_unreachable_webhook_and_the_next_start_sends_the_rest(
+    tmp_path,
+):
+    """A webhook that accepts the connection and never answers held every stop 2 s (kill
+    target 1 s). Now drain gives up at its bound, keeps what did not go in the outbox, and the
+    next start sends it first, marked delayed; the outbox is gone once all of it went."""
+    import socket
+    import time
+
+    outbox = tmp_path / "data" / "notify-outbox.jsonl"
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)  # never accepted: the request hangs
+    url = f"http://127.0.0.1:{hole.getsockname()[1]}/api/webhooks/1/x"
+    try:
+
+        async def stop() -> float:
+            n = Notifier(SecretStr(url), outbox=outbox)
+            n.start()
+            n.send("P0", "Kill switch engaged", "flag")
+            n.send("P2", "Bot stopped", "kill")
+            await asyncio.sleep(0.05)  # the first is on its way
+            t0 = time.monotonic()
+            await n.drain(timeout=0.3)
+            return time.monotonic() - t0
+
+        took = asyncio.run(stop())
+    finally:
+        hole.close()
+    assert took < 1.0
+    kept = outbox.read_text().splitlines()
+    assert len(kept) == 2 and "Kill switch engaged" in kept[0]
+    with Receiver() as rx:
+
+        async def start() -> None:
+            n = Notifier(SecretStr(rx.url), outbox=outbox)
+            n.start()
+            n.send("P2", "Bot started", "again")
+            await n.drain(timeout=10)
+
+        asyncio.run(start())
+    titles = [m["embeds"][0]["title"] for m in rx.messages]
+    assert titles == [
+        "[P0] (delayed) Kill switch engaged",
+        "[P2] (delayed) Bot stopped",
+        "[P2] Bot started",
+    ]
+    assert "(sent " in rx.messages[0]["embeds"][0]["description"]
+    assert not outbox.exists()

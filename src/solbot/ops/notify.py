@@ -4,16 +4,25 @@ Messages go on a bounded queue drained by a background task, so trading never wa
 Discord. The sender honours 429 ``retry_after``, posts with ``?wait=true`` (Discord then
 answers with the message, so a 200 means it was stored), truncates to Discord's limits, and
 never lets the webhook URL (a secret) reach a log line.
+
+Stopping never waits on Discord beyond a short bound (``drain``): what is still queued or on
+its way then goes to an outbox file (``<data>/notify-outbox.jsonl``) that the next start
+sends first, marked as delayed, so an unreachable webhook neither holds a kill switch past
+its second nor loses the alert that said why the bot stopped. A message that was on its way
+when the bound came may arrive twice (a duplicate alert rather than a lost one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
@@ -49,6 +58,18 @@ class Notice:
             "allowed_mentions": {"parse": []},
         }
 
+    def to_json(self) -> str:
+        at = self.at.isoformat()
+        return json.dumps(
+            {"severity": self.severity, "title": self.title, "text": self.text, "at": at}
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Notice:
+        d = json.loads(line)
+        at = datetime.fromisoformat(str(d["at"]))
+        return cls(str(d["severity"]), str(d["title"]), str(d["text"]), at)
+
 
 class Notifier:
     def __init__(
@@ -57,9 +78,11 @@ class Notifier:
         secrets: list[str] | None = None,
         max_attempts: int = 5,
         label: str = "",
+        outbox: Path | None = None,
     ) -> None:
         """``label``: put before every title (``testnet``: a bot on the exchange's test
-        network says so in every message)."""
+        network says so in every message). ``outbox``: where messages not delivered when
+        stopping are kept for the next start."""
         self.url = webhook.get_secret_value() if webhook is not None else None
         self.label = label
         self.secrets = secrets or []
@@ -67,7 +90,10 @@ class Notifier:
         self.queue: asyncio.Queue[Notice] | None = None
         self.sent = 0
         self.dropped = 0
+        self.outbox = outbox
         self._task: asyncio.Task[None] | None = None
+        self._current: Notice | None = None  # on its way to Discord
+        self._delayed = 0  # messages of the outbox still to go (it is removed after them)
 
     @property
     def enabled(self) -> bool:
@@ -76,7 +102,23 @@ class Notifier:
     def start(self) -> None:
         if self.enabled and self._task is None:
             self.queue = asyncio.Queue(QUEUE_MAX)
+            for notice in self._kept():  # a previous run's, first
+                self.queue.put_nowait(notice)
+                self._delayed += 1
             self._task = asyncio.get_running_loop().create_task(self._run(), name="discord")
+
+    def _kept(self) -> list[Notice]:
+        if self.outbox is None or not self.outbox.exists():
+            return []
+        kept = []
+        for line in self.outbox.read_text(errors="replace").splitlines()[-QUEUE_MAX // 2 :]:
+            try:
+                n = Notice.from_json(line)
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by a crash while it was written
+            when = n.at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            kept.append(replace(n, title=f"(delayed) {n.title}", text=f"{n.text}\n(sent {when})"))
+        return kept
 
     def send(self, severity: str, title: str, text: str) -> None:
         """Never blocks, never raises: a full queue drops the message (and counts it)."""
@@ -95,7 +137,8 @@ class Notifier:
             self.dropped += 1
 
     async def drain(self, timeout: float) -> None:
-        """Give queued messages up to ``timeout`` seconds to go out (used when stopping)."""
+        """Give queued messages up to ``timeout`` seconds to go out (used when stopping);
+        what has not gone by then is kept in the outbox for the next start."""
         if self.queue is None or self._task is None:
             return
         with contextlib.suppress(TimeoutError):
@@ -103,16 +146,50 @@ class Notifier:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        left = [self._current] if self._current is not None else []
+        while not self.queue.empty():
+            left.append(self.queue.get_nowait())
+        self._keep(left)
+
+    def _keep(self, left: list[Notice]) -> None:
+        if self.outbox is None:
+            if left:
+                log.warning("discord: %d message(s) not delivered before exit", len(left))
+            return
+        # strip what an earlier start marked; rewritten whole, so a crash cannot cut it
+        plain = [
+            replace(
+                n, title=n.title.removeprefix("(delayed) "), text=n.text.rsplit("\n(sent ", 1)[0]
+            )
+            for n in left
+        ]
+        if not plain:
+            self.outbox.unlink(missing_ok=True)  # everything went (the previous run's too)
+            return
+        tmp = self.outbox.with_suffix(".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("".join(n.to_json() + "\n" for n in plain))
+        os.replace(tmp, self.outbox)
+        log.warning(
+            "discord: %d message(s) not delivered before exit; kept in %s for the next start",
+            len(plain), self.outbox,
+        )  # fmt: skip
 
     async def _run(self) -> None:
         assert self.queue is not None and self.url is not None
         async with httpx.AsyncClient(timeout=5.0) as client:
             while True:
                 notice = await self.queue.get()
+                self._current = notice
                 try:
                     await self._post(client, notice)
                 finally:
                     self.queue.task_done()
+                self._current = None  # delivered or given up; cancelled, it stays for drain
+                if self._delayed:
+                    self._delayed -= 1
+                    if self._delayed == 0 and self.outbox is not None:
+                        self.outbox.unlink(missing_ok=True)  # the previous run's all went
 
     async def _post(self, client: httpx.AsyncClient, notice: Notice) -> None:
         assert self.url is not None
