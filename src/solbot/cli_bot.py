@@ -28,7 +28,13 @@ from solbot.cli import (
     fail,
     out,
 )
-from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_RECONCILE, EXIT_UNHEALTHY, EXIT_USAGE
+from solbot.runtime.exitcodes import (
+    EXIT_DATABASE,
+    EXIT_KILLED,
+    EXIT_RECONCILE,
+    EXIT_UNHEALTHY,
+    EXIT_USAGE,
+)
 from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
 
 if TYPE_CHECKING:
@@ -100,6 +106,7 @@ def run(
 ) -> None:
     """Run the bot: paper trading on the synthetic market unless told otherwise."""
     from solbot.ops import logs
+    from solbot.persistence.check import DatabaseDamaged
     from solbot.runtime.live import ReconcileError
     from solbot.runtime.service import BotService, KillSwitchEngaged
 
@@ -144,6 +151,8 @@ def run(
             fail(EXIT_KILLED, str(exc))
         except ReconcileError as exc:
             fail(EXIT_RECONCILE, str(exc))
+        except DatabaseDamaged as exc:
+            fail(EXIT_DATABASE, str(exc))
         except OSError as exc:
             raise UsageError(str(exc)) from None
     # Everything is persisted and the logs are flushed: leave without the interpreter's
@@ -157,13 +166,21 @@ def run(
 @app.command()
 def kill(
     home: HomeOpt = None,
+    config: ConfigOpt = None,
     reason: Annotated[
         str, typer.Option(help="why (shown in alerts and the audit log)")
     ] = "operator: solbot kill",
     clear: Annotated[bool, typer.Option("--clear", help="remove the flag")] = False,
 ) -> None:
-    """Engage the kill switch (create <home>/data/kill-switch.flag), or clear it."""
-    root = (home or Path(os.environ.get("SOLBOT_HOME") or ".")).resolve()
+    """Engage the kill switch (create <home>/data/kill-switch.flag), or clear it. The home
+    is found as the bot finds it (--home > SOLBOT_HOME > the config file > the profile's)."""
+    from solbot.runtime.config import ConfigError, resolve_home
+
+    try:
+        root = resolve_home(home, config)
+    except ConfigError as exc:
+        fail(2, str(exc))
+        raise AssertionError from exc  # unreachable: fail() exits
     flag = root / "data" / "kill-switch.flag"
     if clear:
         if flag.exists():
@@ -172,10 +189,9 @@ def kill(
         else:
             out.print(f"kill switch was not engaged ({flag} absent)")
         return
-    flag.parent.mkdir(parents=True, exist_ok=True)
-    tmp = flag.with_suffix(".tmp")
-    tmp.write_text(reason.replace("\n", " ") + "\n")
-    tmp.replace(flag)  # appears atomically, with its reason already inside
+    from solbot.ops.killswitch import engage
+
+    engage(flag, reason)  # appears atomically, with its reason already inside
     out.print(f"kill switch engaged: {flag}")
 
 

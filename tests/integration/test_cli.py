@@ -190,3 +190,55 @@ def test_data_resample_to_parquet_and_into_the_store(tmp_path):
     assert r2.returncode == 0 and (tmp_path / "data" / "ohlcv" / "SOL_USDT-1d.parquet").exists()
     bad = solbot("data", "resample", str(data), "--timeframe", "90m")
     assert bad.returncode == 3 and "whole multiple" in bad.stderr
+
+
+@pytest.mark.parametrize("level", ["debug", "Info", "nonsense"])
+def test_a_lower_case_or_bad_log_level_never_stops_the_kill_command(
+    tmp_path: Path, level: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SOLBOT_LOG_LEVEL=debug`` (accepted by the settings in any case) crashed every command
+    before the settings were read — ``solbot kill`` wrote no flag. Any value lets the kill
+    switch work; a bad one is refused where the settings are read: exit 2, one line naming
+    the key, no traceback."""
+    monkeypatch.setenv("SOLBOT_LOG_LEVEL", level)
+    r = solbot("kill", "--home", str(tmp_path), "--reason", "test")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "data" / "kill-switch.flag").exists()
+    if level == "nonsense":
+        r = solbot("run", "--home", str(tmp_path))
+        assert r.returncode == 2, r.stderr
+        assert "log_level" in r.stderr.lower() and "Traceback" not in r.stderr, r.stderr
+
+
+def test_kill_finds_the_home_as_the_bot_does(tmp_path: Path) -> None:
+    """The kill command and the bot agree on the flag: --home > SOLBOT_HOME > the config file."""
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'home = "{tmp_path / "file"}"\n')
+    r = solbot("kill", "--config", str(cfg), "--reason", "by file")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "file" / "data" / "kill-switch.flag").read_text() == "by file\n"
+    r = solbot("kill", "--home", str(tmp_path / "cli"), "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "cli" / "data" / "kill-switch.flag").exists()
+    r = solbot("kill", "--config", str(tmp_path / "absent.toml"))
+    assert r.returncode == 2 and "absent.toml" in r.stderr, r.stderr
+
+
+def test_run_refuses_a_damaged_database_with_exit_8_and_leaves_it_untouched(tmp_path: Path) -> None:
+    """Two files failing integrity_check were traded on (and written into) and the bot exited
+    0; a 0-byte file started a fresh account. Now: exit 8, one line naming the file and the
+    restore command, the file as it was (systemd does not restart on 8)."""
+    db = tmp_path / "data" / "solbot.sqlite"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"not a database, but someone's account\n" * 100)
+    before = db.read_bytes()
+    r = solbot("run", "--home", str(tmp_path))
+    assert r.returncode == 8, r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line and str(db) in line and "solbot backup restore" in line, line
+    assert db.read_bytes() == before and not list(db.parent.glob("solbot.sqlite-*"))
+    db.write_bytes(b"")
+    (tmp_path / "data" / "account.json").write_text("{}")
+    r = solbot("run", "--home", str(tmp_path))
+    assert r.returncode == 8 and "is empty, but this home held an account" in r.stderr, r.stderr
+    assert db.read_bytes() == b""

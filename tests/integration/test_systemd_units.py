@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from solbot.runtime.exitcodes import EXIT_KILLED, EXIT_RECONCILE
+from solbot.runtime.exitcodes import EXIT_DATABASE, EXIT_KILLED, EXIT_RECONCILE
 
 pytestmark = [
     pytest.mark.integration,
@@ -66,6 +66,7 @@ def test_unit_verifies_scores_at_most_2_and_has_the_runbooks_semantics(
     assert d["Restart"] == ["on-failure"]
     assert str(EXIT_KILLED) in d["RestartPreventExitStatus"]  # the kill switch is final
     assert str(EXIT_RECONCILE) in d["RestartPreventExitStatus"]
+    assert str(EXIT_DATABASE) in d["RestartPreventExitStatus"]  # a damaged file stays as it is
     assert d["EnvironmentFile"] == [f"{home}/.env"] and d["WorkingDirectory"] == [home]
     assert d["ExecStart"] == [f"{home}/current/venv/bin/solbot run"]
     assert (

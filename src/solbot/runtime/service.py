@@ -32,6 +32,7 @@ from solbot.engine.core import Engine
 from solbot.ops import logs, sdnotify
 from solbot.ops.killswitch import FlagWatcher
 from solbot.ops.notify import ErrorAlerts
+from solbot.persistence.check import check_database, mark_account
 from solbot.persistence.store import Restored, Store
 from solbot.runtime import account
 from solbot.runtime.config import MarketSource, Settings
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
     from solbot.venues.live import LiveVenue
 
 log = logging.getLogger(__name__)
+
+# s: how long a stop waits for Discord; what has not gone by then is sent at the next start
+# (a kill flag's exit within 1 s and a SIGTERM's within 2 s hold with the webhook unreachable)
+NOTIFY_ON_STOP = 0.5
 
 
 class KillSwitchEngaged(Exception):
@@ -92,6 +97,7 @@ class BotService:
             settings.discord_webhook_url,
             settings.secrets(),
             label="testnet" if settings.exchange_sandbox else "",
+            outbox=settings.data_dir / "notify-outbox.jsonl",
         )
         from solbot.ops.instance import InstanceLock
 
@@ -141,7 +147,9 @@ class BotService:
     # ---------------------------------------------------------------- building
     def build(self) -> None:
         s = self.settings
+        check_database(s.db_url, s.data_dir)  # damaged or unexpectedly empty: not written to
         self.store.migrate()
+        mark_account(s.db_url, s.data_dir)
         account.refuse_orphans(self.store, {sl.symbol for sl in self.sleeves})
         account.open_feeds(self.sleeves)
         restored = {sl.symbol: self.store.restore(sl.symbol) for sl in self.sleeves}
@@ -478,11 +486,9 @@ class BotService:
         self.request_stop(f"task {task.get_name()} died")
 
     def _flag_reason(self) -> str:
-        try:
-            text = self.settings.kill_flag.read_text().strip()
-        except OSError:
-            text = ""
-        return text or "kill-switch.flag created"
+        from solbot.ops.killswitch import flag_reason
+
+        return flag_reason(self.settings.kill_flag) or "kill-switch.flag created"
 
     async def _watchdog(self, interval: float) -> None:
         while True:
@@ -520,7 +526,7 @@ class BotService:
         if self.kill_reason is None:
             self.notifier.send("P2", "Bot stopped", self.stop_reason)
         log.debug("shutdown: books persisted")
-        await self.notifier.drain(timeout=2.0)
+        await self.notifier.drain(timeout=NOTIFY_ON_STOP)  # the rest: the outbox
         log.debug("shutdown: notifications drained")
         await server.stop_fast()
         server_task.cancel()
