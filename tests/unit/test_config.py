@@ -85,6 +85,10 @@ def test_home_precedence_command_line_env_config_file_profile(tmp_path, monkeypa
             {"SOLBOT_STRATEGY": "ladder", "SOLBOT_STRATEGY_PARAMS": '{"offset": 0.4'},
             "config: strategy_params: not a JSON object",
         ),
+        (  # exited 1 (RecursionError)
+            {"SOLBOT_STRATEGY_PARAMS": "[" * 100_000},
+            "config: strategy_params: not a JSON object (nested too deeply)",
+        ),
     ],
 )
 def test_bad_values_give_one_line_naming_the_key(tmp_path, env, message):
@@ -111,6 +115,17 @@ def test_bad_dotenv_and_config_file_lines(tmp_path):
     (tmp_path / ".env").unlink()
     (tmp_path / "c.toml").write_text("port = = 1")
     with pytest.raises(ConfigError, match="config file"):
+        load_settings(tmp_path, tmp_path / "c.toml", environ={})
+    # random bytes exited 1 (UnicodeDecodeError): one line naming the file (and the line)
+    (tmp_path / ".env").write_bytes(b"SOLBOT_PORT=4000\n\xff\xfe garbage\n")
+    with pytest.raises(ConfigError, match=r"\.env:2: not UTF-8 text"):
+        load_settings(tmp_path, environ={})
+    (tmp_path / ".env").write_bytes(b"SOLBOT_PORT=4000\x00\n")
+    with pytest.raises(ConfigError, match=r"\.env:1: a NUL byte"):
+        load_settings(tmp_path, environ={})
+    (tmp_path / ".env").unlink()
+    (tmp_path / "c.toml").write_bytes(b"port = 1\n\xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"config file .*c\.toml"):
         load_settings(tmp_path, tmp_path / "c.toml", environ={})
 
 

@@ -256,3 +256,11 @@ def test_default_synthetic_market_is_the_same_on_every_machine():
     b, _ = synthetic_market(bars=2000)
     digest = hashlib.sha256(b.close.tobytes() + b.volume.tobytes()).hexdigest()[:16]
     assert (digest, b.close[-1]) == ("f11d9cc44c302fd4", 17.8583)
+
+
+def test_a_json_file_nested_too_deeply_is_a_data_error_naming_the_file(tmp_path):
+    """100,000-deep JSON exited 1 (RecursionError); now exit 3's one line, naming the file."""
+    path = tmp_path / "SOL_USDT-1h.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match=r"SOL_USDT-1h\.json: .*nested too deeply"):
+        load_bars(path)

@@ -48,6 +48,8 @@ def read_freqtrade_json(path: Path) -> BarArrays:
         raise DataError(f"{path}: cannot read: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    except RecursionError:
+        raise DataError(f"{path}: not [ms, o, h, l, c, v] rows (JSON nested too deeply)") from None
     if not isinstance(rows, list) or not rows:
         raise DataError(f"{path}: expected a non-empty JSON list of [ms, o, h, l, c, v] rows")
     try:

@@ -181,6 +181,8 @@ class Settings(BaseSettings):
                 return json.loads(v) if v.strip() else {}
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not a JSON object ({exc.msg})") from None
+            except RecursionError:
+                raise ValueError("not a JSON object (nested too deeply)") from None
         return v
 
     @field_validator("symbols", mode="before")
@@ -308,11 +310,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     if not path.exists():
         return out
     try:
-        text = path.read_text()
+        raw_bytes = path.read_bytes()
     except OSError as exc:  # e.g. root-owned 0600 while the bot runs as its own user
         raise ConfigError(
             f"{path}: {exc.strerror} (the bot's user must be able to read it)"
         ) from None
+    try:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = raw_bytes[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{lineno}: not UTF-8 text (byte {exc.start})") from None
+    if "\x00" in text:
+        lineno = text[: text.index("\x00")].count("\n") + 1
+        raise ConfigError(f"{path}:{lineno}: a NUL byte (not a text file)")
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
