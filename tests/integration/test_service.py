@@ -341,3 +341,44 @@ def test_status_turns_503_when_market_data_stops(tmp_path):
     finally:
         bot.signal(signal.SIGTERM)
         bot.wait_exit()
+
+
+def test_half_open_connections_beyond_the_cap_are_closed_oldest_first_and_status_answers(
+    tmp_path,
+):
+    """1,100 half-open connections took the API down for 30 s (uvicorn has no header timeout
+    and no cap). Now beyond 256 the longest-idle are closed (within a second) and a client
+    asking /api/status meanwhile is answered."""
+    bot = Bot(tmp_path)
+    held: list[socket.socket] = []
+    try:
+        bot.wait_ready()
+        for _ in range(600):
+            c = socket.create_connection(("127.0.0.1", bot.port), timeout=5)
+            c.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            held.append(c)
+        answered = [bot.get("/api/status").status_code for _ in range(5)]
+        assert answered == [200] * 5
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            closed = [c for c in held if _closed_by_peer(c)]
+            if len(closed) >= 600 - 256:
+                break
+        assert len(closed) >= 600 - 256
+        assert held[0] in closed and held[-1] not in closed  # the oldest went first
+        assert bot.get("/api/status").status_code == 200
+    finally:
+        for c in held:
+            c.close()
+        bot.kill_hard()
+
+
+def _closed_by_peer(c: socket.socket) -> bool:
+    c.setblocking(False)
+    try:
+        return c.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True

@@ -86,3 +86,25 @@ def test_what_passes_reaches_the_route_with_its_body_unchanged() -> None:
     # not a control route: no token needed, the size limit still holds
     assert _call("/api/other", [b"{}"], {})[0] == 200
     assert _call("/api/other", [b"x" * (MAX_BODY + 1)], {})[0] == 413
+
+
+def test_a_body_that_never_finishes_is_answered_408(monkeypatch: Any) -> None:
+    from solbot.api import guard
+
+    monkeypatch.setattr(guard, "BODY_TIMEOUT", 0.05)
+    app = _Downstream()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:  # one byte, then nothing more (a slow body)
+        if not sent and not getattr(receive, "gave", False):
+            receive.gave = True  # type: ignore[attr-defined]
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/other", "headers": []}
+    asyncio.run(BodyGuard(app, lambda: TOKEN)(scope, receive, send))
+    assert sent[0]["status"] == 408 and app.bodies == []

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
+import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +21,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from solbot import __version__
 from solbot.api.guard import BodyGuard, token_refusal
@@ -319,8 +322,62 @@ def _json(v: Any) -> Any:
     return str(v)
 
 
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, knowing when its connection was made (the oldest idle
+    connection is closed first)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.made_at = time.monotonic()
+        super().connection_made(transport)
+
+
+IDLE_LIMIT = 10.0  # s: a connection with no request in progress (or headers never finished)
+MAX_CONNECTIONS = 256  # beyond: the longest-idle connections are closed first
+
+
 class ApiServer(uvicorn.Server):
-    """uvicorn inside our loop: the service owns SIGTERM/SIGINT, not uvicorn."""
+    """uvicorn inside our loop: the service owns SIGTERM/SIGINT, not uvicorn.
+
+    uvicorn has no timeout for a connection that never finishes its request headers and no
+    cap on connections: 1,100 half-open connections took the API down for 30 s. Twice a
+    second, connections with no request in progress that have been so for ``IDLE_LIMIT`` are
+    closed, and beyond ``MAX_CONNECTIONS`` the longest-idle go first (a client with the token
+    asking ``/api/status`` is the newest, so it is kept). uvicorn's own keep-alive timeout
+    (5 s) still closes idle connections after a response."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._idle: weakref.WeakKeyDictionary[Any, tuple[int, float]] = weakref.WeakKeyDictionary()
+        self.dropped = 0  # connections closed by the idle limit or the cap
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % 5 == 0:
+            self.prune_connections(time.monotonic())
+        return bool(await super().on_tick(counter))
+
+    def prune_connections(self, now: float) -> int:
+        conns = list(self.server_state.connections)
+        idle: list[tuple[float, Any]] = []
+        for conn in conns:
+            cycle = getattr(conn, "cycle", None)
+            if cycle is not None and not cycle.response_complete:
+                self._idle.pop(conn, None)  # a request in progress (a stream, a slow body)
+                continue
+            seen = self._idle.get(conn)
+            if seen is None or seen[0] != id(cycle):  # idle since it was made, or its answer
+                made = getattr(conn, "made_at", now) if cycle is None else now
+                seen = self._idle[conn] = (id(cycle), made)
+            idle.append((seen[1], conn))
+        idle.sort(key=lambda pair: pair[0])
+        over = len(conns) - MAX_CONNECTIONS
+        drop = [c for i, (since, c) in enumerate(idle) if i < over or now - since >= IDLE_LIMIT]
+        for conn in drop:
+            transport = getattr(conn, "transport", None)
+            if transport is not None:
+                transport.close()
+            self._idle.pop(conn, None)
+        self.dropped += len(drop)
+        return len(drop)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -353,6 +410,7 @@ async def serve(service: BotService) -> tuple[ApiServer, asyncio.Task[None]]:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=1,
+        http=_Protocol,
     )
     server = ApiServer(cfg)
     family = socket.AF_INET6 if ":" in service.settings.host else socket.AF_INET

@@ -8,13 +8,17 @@ and a kill flag created meanwhile waited as long. Here, before a byte of the bod
 * a control route (kill, pause, resume) without the right bearer token is answered 401
   (403 while the control API is disabled);
 * a body announced (``Content-Length``) or found (chunked) larger than ``MAX_BODY`` is
-  answered 413 — the control routes carry at most a reason of 500 characters.
+  answered 413 — the control routes carry at most a reason of 500 characters;
+* a body that has not all arrived ``BODY_TIMEOUT`` after the headers is answered 408 (a
+  request in progress is never closed as idle, so a body sent a byte at a time would hold
+  its connection for good).
 
 What passes is handed on with its body replayed, unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -23,6 +27,7 @@ from typing import Any
 from pydantic import SecretStr
 
 MAX_BODY = 4096  # bytes
+BODY_TIMEOUT = 10.0  # s: the whole body, from the end of the headers
 CONTROL = frozenset({"/api/kill", "/api/pause", "/api/resume"})
 
 Scope = MutableMapping[str, Any]
@@ -70,16 +75,21 @@ class BodyGuard:
             await _answer(send, 413, f"request body over {self.limit} bytes", {})
             return
         body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.limit:
-                await _answer(send, 413, f"request body over {self.limit} bytes", {})
-                return
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    if len(body) > self.limit:
+                        await _answer(send, 413, f"request body over {self.limit} bytes", {})
+                        return
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:  # a body sent a byte at a time holds a connection for good
+            await _answer(send, 408, f"request body not received within {BODY_TIMEOUT:.0f} s", {})
+            return
         replayed = False
 
         async def replay() -> Message:
