@@ -81,6 +81,7 @@ class BotService:
         self.bar_seconds: deque[float] = deque(maxlen=5000)  # recent bar processing times
         self.equity_points: deque[tuple[int, float]] = deque(maxlen=2000)  # (bar ts, equity)
         self._changed = asyncio.Event()  # replaced on every change: the dashboard waits on it
+        self.changes = 0  # how many changes so far (the dashboard renders once per change)
         self.day: DayBook | None = None
         self.live: LiveVenue | None = None
         self.live_session: LiveSession | None = None
@@ -304,6 +305,7 @@ class BotService:
 
     def changed(self) -> None:
         """Wake whoever waits for news (the dashboard's event streams)."""
+        self.changes += 1
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 

@@ -1,0 +1,67 @@
+"""Dashboard streams cost the bot nothing it needs: one rendering per change for all the
+streams at a cursor, a cap on their number, slow readers dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from solbot.api import dashboard
+
+
+class _Service:
+    changes = 0
+    stopping = False
+
+
+def test_an_update_is_rendered_once_per_change_for_every_stream_at_that_cursor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[int, str | None]] = []
+
+    def fake_view(service: Any, since: int = -1, symbol: str | None = None) -> dict[str, Any]:
+        calls.append((since, symbol))
+        return {"bars": [[since + 60_000, 1, 1, 1, 1]]}
+
+    monkeypatch.setattr(dashboard, "view", fake_view)
+    svc = _Service()
+    streams = dashboard._Streams(svc)  # type: ignore[arg-type]
+    got = {streams.update(0, None) for _ in range(200)}  # 200 streams, one bar processed
+    assert len(got) == 1 and streams.renders == 1
+    event, cursor = got.pop()
+    assert cursor == 60_000 and event.startswith("event: update\ndata: ")
+    streams.update(0, "BTC/USDT")  # another symbol: its own rendering
+    svc.changes += 1
+    for _ in range(200):
+        streams.update(60_000, None)
+    assert streams.renders == 3 and calls[-1] == (60_000, None)
+
+
+def test_a_reader_that_takes_no_update_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dashboard, "SLOW_READER", 0.05)
+
+    async def body() -> Any:
+        while True:
+            yield "event: update\ndata: {}\n\n"
+            await asyncio.sleep(0)
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if message.get("type") == "http.response.body":
+            await asyncio.sleep(3600)  # the reader's buffers are full: it never reads
+
+    async def receive() -> Any:
+        await asyncio.sleep(3600)
+
+    response = dashboard._SlowReaderDropped(body(), media_type="text/event-stream")
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "GET", "path": "/"}
+
+    async def go() -> None:
+        await asyncio.wait_for(response(scope, receive, send), 5)
+
+    asyncio.run(go())  # returns: the stream ended instead of waiting for good
+    assert [m["type"] for m in sent][:2] == ["http.response.start", "http.response.body"]
