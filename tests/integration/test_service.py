@@ -149,7 +149,13 @@ def test_control_api_needs_the_token_and_metrics_have_runbook_names(tmp_path):
         ):
             assert f"\n{name}" in text, name
         assert "process_resident_memory_bytes" in text
-        assert bot.get("/api/openapi.json").json()["info"]["title"] == "SOL-Bot"
+        schema = bot.get("/api/openapi.json").json()
+        assert schema["info"]["title"] == "SOL-Bot"
+        answers = schema["paths"]["/api/kill"]["post"]["responses"]
+        assert {"202", "401", "403", "413"} <= set(answers)
+        assert "404" in schema["paths"]["/api/market/{symbol}"]["get"]["responses"]
+        assert bot.get("/api/status", headers={"Host": "rebound.example"}).status_code == 421
+        assert bot.get("/").headers["x-frame-options"] == "DENY"
         for path in (
             "/api/account",
             "/api/orders",

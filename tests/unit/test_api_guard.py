@@ -108,3 +108,51 @@ def test_a_body_that_never_finishes_is_answered_408(monkeypatch: Any) -> None:
     scope = {"type": "http", "method": "POST", "path": "/api/other", "headers": []}
     asyncio.run(BodyGuard(app, lambda: TOKEN)(scope, receive, send))
     assert sent[0]["status"] == 408 and app.bodies == []
+
+
+def test_a_foreign_host_is_refused_and_every_answer_forbids_framing() -> None:
+    from solbot.api.guard import Hardened, host_name
+
+    assert [host_name(h) for h in (b"127.0.0.1:3001", b"[::1]:3001", b"LocalHost", None)] == [
+        "127.0.0.1",
+        "::1",
+        "localhost",
+        "",
+    ]
+    app = _Downstream()
+    guarded = Hardened(app, frozenset({"127.0.0.1", "localhost", "::1"}))
+
+    def get(host: bytes) -> dict[str, Any]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"host", host)]}
+        asyncio.run(guarded(scope, receive, send))
+        return sent[0]
+
+    rebound = get(b"attacker.example:3001")  # a DNS name rebound to 127.0.0.1
+    assert rebound["status"] == 421 and app.bodies == []
+    ok = get(b"127.0.0.1:3001")
+    headers = dict(ok["headers"])
+    assert ok["status"] == 200 and headers[b"x-frame-options"] == b"DENY"
+    assert headers[b"content-security-policy"] == b"frame-ancestors 'none'"
+    everyone = Hardened(app, None)  # listening beyond loopback with no names set: any Host
+    sent: list[dict[str, Any]] = []
+
+    async def go() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"host", b"bot:3001")]}
+        await everyone(scope, receive, send)
+
+    asyncio.run(go())
+    assert sent[0]["status"] == 200

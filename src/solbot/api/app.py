@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from solbot import __version__
-from solbot.api.guard import BodyGuard, token_refusal
+from solbot.api.guard import BodyGuard, Hardened, token_refusal
 from solbot.domain.messages import ms_to_datetime
 from solbot.ops.killswitch import engage, single_line
 from solbot.persistence.store import row_dict
@@ -98,6 +98,21 @@ class Account(BaseModel):
     symbols: list[SymbolAccount]
 
 
+class Problem(BaseModel):
+    detail: str
+
+
+UNKNOWN_SYMBOL: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "unknown symbol"}
+}
+CONTROL_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "missing or wrong bearer token"},
+    403: {"model": Problem, "description": "control API disabled (no SOLBOT_API_TOKEN)"},
+    408: {"model": Problem, "description": "request body not received in time"},
+    413: {"model": Problem, "description": "request body over 4 KB"},
+}
+
+
 class KillRequest(BaseModel):
     reason: str = Field("kill requested through the API", max_length=500)
 
@@ -109,6 +124,7 @@ def create_app(service: BotService) -> FastAPI:
     )
 
     app.add_middleware(BodyGuard, token=lambda: s.settings.api_token)  # before any body read
+    app.add_middleware(Hardened, allowed=s.settings.allowed_hosts())  # outermost: Host check
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         refused = token_refusal(s.settings.api_token, authorization)
@@ -234,7 +250,7 @@ def create_app(service: BotService) -> FastAPI:
             "event_loop_lag_ms": s.metrics.loop_lag_gauge._value.get() * 1000,
         }
 
-    @app.get("/api/orders")
+    @app.get("/api/orders", responses=UNKNOWN_SYMBOL)
     def orders(
         open_only: bool = False, limit: int = 100, symbol: str | None = None
     ) -> list[dict[str, Any]]:
@@ -242,12 +258,12 @@ def create_app(service: BotService) -> FastAPI:
         rows = s.store.orders(limit=n, open_only=open_only, symbol=chosen(symbol))
         return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
 
-    @app.get("/api/trades")
+    @app.get("/api/trades", responses=UNKNOWN_SYMBOL)
     def trades(limit: int = 100, symbol: str | None = None) -> list[dict[str, Any]]:
         rows = s.store.fills(limit=min(max(limit, 1), 1000), symbol=chosen(symbol))
         return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
 
-    @app.get("/api/market/{symbol}")
+    @app.get("/api/market/{symbol}", responses=UNKNOWN_SYMBOL)
     async def market(symbol: str, limit: int = 200) -> dict[str, Any]:
         sl = known(symbol)
         bars = list(sl.recent_bars)[-min(max(limit, 1), len(sl.recent_bars) or 1) :]
@@ -258,14 +274,14 @@ def create_app(service: BotService) -> FastAPI:
             "bars": [list(b) for b in bars],
         }
 
-    @app.get("/api/analysis/{symbol}")
+    @app.get("/api/analysis/{symbol}", responses=UNKNOWN_SYMBOL)
     async def analysis(symbol: str) -> dict[str, Any]:
         from solbot.api.analysis import analysis as indicators
 
         sl = known(symbol)
         return {"symbol": sl.symbol, **indicators(sl.recent_bars, sl.symbol, s.settings.timeframe)}
 
-    @app.get("/api/strategy/{symbol}")
+    @app.get("/api/strategy/{symbol}", responses=UNKNOWN_SYMBOL)
     async def strategy(symbol: str) -> dict[str, Any]:
         sl = known(symbol)
         st = sl.engine.strategy
@@ -284,19 +300,21 @@ def create_app(service: BotService) -> FastAPI:
             "open_orders": [o.order_id for o in sl.engine.portfolio.open_orders()],
         }
 
-    @app.post("/api/kill", status_code=202, dependencies=[Depends(authorised)])
+    @app.post(
+        "/api/kill", status_code=202, dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS
+    )
     async def kill(req: KillRequest | None = None) -> dict[str, str]:
         reason = single_line(req.reason if req else "") or "kill requested through the API"
         engage(s.settings.kill_flag, reason)  # a restart must refuse, as with the flag
         s.kill(reason)
         return {"status": "kill switch engaged", "reason": reason}
 
-    @app.post("/api/pause", dependencies=[Depends(authorised)])
+    @app.post("/api/pause", dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS)
     async def pause() -> dict[str, bool]:
         s.pause()
         return {"paused": True}
 
-    @app.post("/api/resume", dependencies=[Depends(authorised)])
+    @app.post("/api/resume", dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS)
     async def resume() -> dict[str, bool]:
         s.resume()
         return {"paused": False}

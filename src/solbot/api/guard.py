@@ -14,6 +14,11 @@ and a kill flag created meanwhile waited as long. Here, before a byte of the bod
   its connection for good).
 
 What passes is handed on with its body replayed, unchanged.
+
+``Hardened`` wraps every answer: a request whose ``Host`` is not one of the bot's names is
+answered 421 (a web page in the operator's browser cannot reach a loopback bot through a
+DNS name it rebinds to 127.0.0.1), and every answer carries anti-framing headers (the
+dashboard has a kill button: no other site may frame it).
 """
 
 from __future__ import annotations
@@ -112,3 +117,45 @@ async def _answer(send: Send, status: int, detail: str, extra: dict[str, str]) -
     headers.append((b"connection", b"close"))  # the unread body is not drained
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def host_name(header: bytes | None) -> str:
+    """The name in a ``Host`` header, without its port (``[::1]:3001`` -> ``::1``)."""
+    value = (header or b"").decode("latin-1").strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class Hardened:
+    """``allowed``: the Host names accepted (None: any — a bot listening beyond loopback is
+    reached by whatever name its operators use; set ``SOLBOT_API_ALLOWED_HOSTS`` there)."""
+
+    def __init__(self, app: ASGIApp, allowed: frozenset[str] | None) -> None:
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.allowed is not None:
+            host = dict(scope.get("headers", [])).get(b"host")
+            if host_name(host) not in self.allowed:
+                await _answer(send, 421, "unknown Host", {})
+                return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     home: Path = Path(".")
     profile: Literal["staging", "production", "dev"] = "dev"
     host: str = "127.0.0.1"
+    # Host names the API answers to (besides the loopback names); empty: only those when
+    # listening on loopback, any when listening beyond it (DNS-rebinding guard)
+    api_allowed_hosts: list[str] = []
     port: int = Field(3001, ge=1, le=65535)
     api_token: SecretStr | None = None
 
@@ -185,6 +188,13 @@ class Settings(BaseSettings):
                 raise ValueError("not a JSON object (nested too deeply)") from None
         return v
 
+    @field_validator("api_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, v: object) -> object:
+        if isinstance(v, str):  # from the environment / .env: bot.example.org,10.0.0.5
+            return [p.strip().lower() for p in v.split(",") if p.strip()]
+        return v
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _symbol_list(cls, v: object) -> object:
@@ -273,6 +283,14 @@ class Settings(BaseSettings):
     @property
     def kill_flag(self) -> Path:
         return self.data_dir / "kill-switch.flag"
+
+    def allowed_hosts(self) -> frozenset[str] | None:
+        """The Host names the API accepts; None: any."""
+        if self.api_allowed_hosts or is_loopback(self.host):
+            return frozenset(
+                {"127.0.0.1", "localhost", "::1", self.host.lower(), *self.api_allowed_hosts}
+            )
+        return None
 
     @property
     def db_url(self) -> str:
