@@ -138,7 +138,11 @@ def progress_bar(label: str) -> tuple[Progress, Callable[[int, int], None]]:
 
 def load_checked(path: Path, gaps: Gaps) -> BarArrays:
     bars = load_bars(path)
-    for warning in validate(bars, GapPolicy(gaps.value)):
+    try:
+        warnings = validate(bars, GapPolicy(gaps.value))
+    except DataError as exc:  # one line naming the file, as the importers' errors do
+        raise DataError(f"{path}: {exc}") from None
+    for warning in warnings:
         err.print(
             f"[yellow]warning:[/yellow] {path.name}: {warning}", highlight=False, soft_wrap=True
         )

@@ -114,6 +114,7 @@ def test_backtest_accepts_binance_csv_and_our_parquet(tmp_path):
             "duplicate timestamp",
         ),
         ("[[1600000000000, -1, 2, 0.5, 1, 1]]", "SOL_USDT-1h.json", "non-positive open"),
+        ("[[1e20, 1, 2, 0.5, 1, 1]]", "SOL_USDT-1h.json", "row 1: timestamp 1e+20 is not a time"),
         ("1,2,3\n", "SOLUSDT-1h-2024-01.csv", "expected at least 6 columns"),
         ("PK-not-a-zip", "SOLUSDT-1h-2024-01.zip", "not a valid zip"),
         ("x", "prices.xlsx", "unsupported format"),
@@ -125,7 +126,7 @@ def test_bad_data_file_gives_one_line_and_exit_3(tmp_path, content, name, needle
     r = solbot("backtest", "--data", str(p), "--out", str(tmp_path / "out"))
     assert r.returncode == 3
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert len(lines) == 1 and needle in lines[0] and name in lines[0], r.stderr  # the file
     assert not (tmp_path / "out" / "result.json").exists()
 
 

@@ -86,7 +86,7 @@ def test_parquet_store_round_trip_and_merge(tmp_path):
         (lambda r: r[1].__setitem__(1, 0.0), "non-positive open"),
         (lambda r: r[3].__setitem__(2, 1.0), "high < low"),
         (lambda r: r[3].__setitem__(4, 100.0), "open or close outside"),
-        (lambda r: r[3].__setitem__(0, r[2][0]), "duplicate timestamp at row 3"),
+        (lambda r: r[3].__setitem__(0, r[2][0]), "duplicate timestamp at row 4"),  # 1-based
         (lambda r: r.insert(4, r.pop(1)), "timestamps go backwards"),
         (lambda r: r[4].__setitem__(5, -5.0), "negative volume"),
         (lambda r: r[2].__setitem__(0, r[2][0] + 1), "not aligned"),
@@ -263,4 +263,17 @@ def test_a_json_file_nested_too_deeply_is_a_data_error_naming_the_file(tmp_path)
     path = tmp_path / "SOL_USDT-1h.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(DataError, match=r"SOL_USDT-1h\.json: .*nested too deeply"):
+        load_bars(path)
+
+
+def test_an_out_of_range_timestamp_is_named_with_its_file_and_row(tmp_path):
+    """1e20 as a timestamp wrapped in the int64 cast and was reported as "timestamps go
+    backwards" at the next row, without the file; now its own row and the file."""
+    path = tmp_path / "SOL_USDT-1h.json"
+    data = rows(6)
+    data[2][0] = 1e20
+    path.write_text(json.dumps(data))
+    with pytest.raises(
+        DataError, match=r"SOL_USDT-1h\.json: row 3: timestamp 1e\+20 is not a time"
+    ):
         load_bars(path)

@@ -38,6 +38,10 @@ def timeframe_name(ms: int) -> str:
     raise DataError(f"timeframe of {ms} ms is not a whole number of seconds")
 
 
+TS_MIN = 1_230_768_000_000  # 2009-01-01 in ms: before any exchange's market data
+TS_MAX = 4_102_444_800_000  # 2100-01-01
+
+
 @dataclass(slots=True)
 class BarArrays:
     """OHLCV columns of one symbol and timeframe. ``ts`` = bar open time, epoch ms UTC."""
@@ -62,6 +66,13 @@ class BarArrays:
         a = np.asarray(rows, dtype=np.float64)
         if a.ndim != 2 or a.shape[1] < 6:
             raise DataError("expected rows of [time, open, high, low, close, volume]")
+        t = a[:, 0]
+        bad = ~np.isfinite(t) | (t < TS_MIN) | (t > TS_MAX)
+        if bad.any():  # cast to int64 it would wrap, and be blamed on the rows after it
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"row {i + 1}: timestamp {t[i]:g} is not a time in ms between 2009 and 2100"
+            )
         return cls(
             ts=a[:, 0].astype(np.int64),
             open=np.ascontiguousarray(a[:, 1]),

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def read_freqtrade_json(path: Path) -> BarArrays:
         raise DataError(f"{path}: rows must be lists of 6 numbers")
     m = _FREQTRADE_NAME.match(path.name)
     symbol = f"{m.group(1).upper()}/{m.group(2).upper()}" if m else "SOL/USDT"
-    bars = BarArrays.from_rows(a, symbol=symbol, timeframe="1h")
+    bars = _named(path, lambda: BarArrays.from_rows(a, symbol=symbol, timeframe="1h"))
     bars.timeframe = m.group(3) if m else _guess_timeframe(bars.ts)
     return bars
 
@@ -107,9 +108,17 @@ def read_binance_kline(path: Path) -> BarArrays:
         raise DataError(f"{path}: no kline rows")
     m = _BINANCE_NAME.match(path.name)
     symbol = _split_symbol(m.group(1)) if m else "SOL/USDT"
-    bars = BarArrays.from_rows(np.array(rows), symbol=symbol)
+    bars = _named(path, lambda: BarArrays.from_rows(np.array(rows), symbol=symbol))
     bars.timeframe = m.group(2) if m else _guess_timeframe(bars.ts)
     return bars
+
+
+def _named(path: Path, make: Callable[[], BarArrays]) -> BarArrays:
+    """``make()``, its data errors naming the file."""
+    try:
+        return make()
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def load_bars(path: str | Path) -> BarArrays:

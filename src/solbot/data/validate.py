@@ -19,7 +19,8 @@ class GapPolicy(StrEnum):
 
 
 def _at(a: BarArrays, i: int) -> str:
-    return f"row {i} ({ms_to_datetime(int(a.ts[i])).isoformat()})"
+    """Row ``i`` as a person counts rows (the first is 1), with its time."""
+    return f"row {i + 1} ({ms_to_datetime(int(a.ts[i])).isoformat()})"
 
 
 def find_gaps(a: BarArrays) -> list[tuple[int, int]]:

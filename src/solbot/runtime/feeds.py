@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from solbot.data.bars import BarArrays, timeframe_ms
+from solbot.data.bars import BarArrays, DataError, timeframe_ms
 from solbot.data.synthetic import synthetic_market
 from solbot.domain.messages import Bar
 
@@ -104,7 +104,10 @@ class ReplayFeed:
         from solbot.data.validate import GapPolicy, validate
 
         self.data = load_bars(path)
-        validate(self.data, GapPolicy.ALLOW)
+        try:
+            validate(self.data, GapPolicy.ALLOW)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
         self.speed = speed
         self.start_ts: int | None = None  # several files: replay from a common time
 
