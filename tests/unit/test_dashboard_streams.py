@@ -42,11 +42,6 @@ def test_an_update_is_rendered_once_per_change_for_every_stream_at_that_cursor(
 def test_a_reader_that_takes_no_update_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dashboard, "SLOW_READER", 0.05)
 
-    async def body() -> Any:
-        while True:
-            yield "event: update\ndata: {}\n\n"
-            await asyncio.sleep(0)
-
     sent: list[Any] = []
 
     async def send(message: Any) -> None:
@@ -57,11 +52,29 @@ def test_a_reader_that_takes_no_update_is_dropped(monkeypatch: pytest.MonkeyPatc
     async def receive() -> Any:
         await asyncio.sleep(3600)
 
-    response = dashboard._SlowReaderDropped(body(), media_type="text/event-stream")
+    monkeypatch.setattr(dashboard, "view", lambda *a, **k: {"bars": []})
+
+    class Svc(_Service):
+        async def wait_change(self, timeout: float) -> None:
+            await asyncio.sleep(0)
+
+        async def wait_stop(self, timeout: float) -> None:
+            await asyncio.sleep(0)
+
+    class Req:
+        async def is_disconnected(self) -> bool:
+            return False
+
+    streams = dashboard._Streams(Svc())  # type: ignore[arg-type]
+    response = dashboard._SlowReaderDropped(
+        streams.events(Req(), -1, None),  # type: ignore[arg-type]
+        media_type="text/event-stream",
+    )
     scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "GET", "path": "/"}
 
     async def go() -> None:
         await asyncio.wait_for(response(scope, receive, send), 5)
 
     asyncio.run(go())  # returns: the stream ended instead of waiting for good
+    assert streams.open == 0  # counted out at once: its place is free for another
     assert [m["type"] for m in sent][:2] == ["http.response.start", "http.response.body"]

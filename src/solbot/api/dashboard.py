@@ -287,3 +287,6 @@ class _SlowReaderDropped(StreamingResponse):
             if not slow:
                 raise
             log.warning("dashboard stream dropped: no update taken in %.0f s", SLOW_READER)
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()  # its count of open streams goes down now, not at collection
