@@ -76,5 +76,5 @@ def test_a_reader_that_takes_no_update_is_dropped(monkeypatch: pytest.MonkeyPatc
         await asyncio.wait_for(response(scope, receive, send), 5)
 
     asyncio.run(go())  # returns: the stream ended instead of waiting for good
-    assert streams.open == 0  # counted out at once: its place is free for another
+    assert streams.open == 0  # counted out: its place is free for another
     assert [m["type"] for m in sent][:2] == ["http.response.start", "http.response.body"]
