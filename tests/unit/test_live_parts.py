@@ -280,3 +280,63 @@ def test_a_stream_cut_is_watched_again_at_once_and_repeated_failures_back_off(
 
     assert asyncio.run(take(4)) == [0, 1, 2, 3]  # 1 by the stream; 2 and 3 by REST after cuts
     assert slept == [0.25, 0.5, 1.0, 2.0, 2.0]  # none after a single cut, none after a success
+
+
+class _MovingRec:
+    """A reconciler whose looks always differ and whose trades never stop arriving."""
+
+    def __init__(self, moving: bool) -> None:
+        self.moving, self.adopted, self.looks = moving, False, 0
+
+    async def exchange_totals(self) -> dict[str, object]:
+        self.looks += 1
+        return {"SOL": 2}
+
+    def differences(self, theirs: dict[str, object]) -> list[str]:
+        return ["SOL ours 1 exchange 2"]
+
+    async def foreign_orders(self) -> list[str]:
+        return []
+
+    async def moved(self) -> bool:
+        return self.moving
+
+    def adopt(self, theirs: dict[str, object], report: str) -> None:
+        self.adopted = True
+
+
+@pytest.mark.parametrize("moving", [True, False])
+def test_accepting_the_exchange_state_never_adopts_balances_read_while_our_orders_moved(
+    moving: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--accept-exchange-state took the last look's balances even when our trades were still
+    arriving after it (balances from before our latest fill): now it adopts only a still look
+    and otherwise refuses the start (exit 7), to be tried again."""
+    import asyncio
+
+    from solbot.runtime import live
+    from solbot.runtime.live import START_LOOKS, LiveSession, ReconcileError
+
+    monkeypatch.setattr(live, "START_LOOK_PAUSE", 0.0)
+
+    class Settings:
+        accept_exchange_state = True
+
+    class Store:
+        def audit(self, *a: object, **k: object) -> None:
+            return None
+
+    svc = _Service()
+    svc.sleeves = []  # type: ignore[attr-defined]
+    svc.settings = Settings()  # type: ignore[attr-defined]
+    svc.store = Store()  # type: ignore[attr-defined]
+    session = LiveSession(svc)  # type: ignore[arg-type]
+    rec = session.rec = _MovingRec(moving)  # type: ignore[assignment]
+    session.protector.protect_positions = lambda: None  # type: ignore[method-assign]
+    if moving:
+        with pytest.raises(ReconcileError, match="still moving while we looked"):
+            asyncio.run(session.reconcile_start())
+        assert not rec.adopted and rec.looks == START_LOOKS
+    else:
+        asyncio.run(session.reconcile_start())
+        assert rec.adopted and rec.looks == 1

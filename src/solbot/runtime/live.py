@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 # systemd's TimeoutStopSec=30 (deploy/systemd/bot.service)
 SETTLE_SECONDS = 8.0
 START_LOOKS = 5  # the start reconciliation looks again while our trades are still arriving
+START_LOOK_PAUSE = 0.2  # s between those looks
 BANS_BEFORE_OPERATOR = 3  # this many bans within an hour: stay halted until a restart
 CLOCK_RESYNC_SECONDS = 300.0  # the exchange's clock is read again this often
 
@@ -329,14 +330,21 @@ class LiveSession:
         for sleeve, venue in self.pairs():
             sleeve.engine.listeners.append(functools.partial(self.protector.leg_ended, sleeve))
             await self._settle_sleeve(sleeve, venue)
+        still = False  # the last look saw no trade of ours arrive and nothing in flight
         for _ in range(START_LOOKS):
             theirs = await self.rec.exchange_totals()
             diffs = self.rec.differences(theirs) + await self.rec.foreign_orders()
-            if not diffs or not await self.rec.moved():
-                break  # equal, or a difference that no trade of ours explains
+            if not diffs:
+                break  # equal
+            still = not await self.rec.moved()
+            if still:
+                break  # a difference that no trade of ours explains
+            await asyncio.sleep(START_LOOK_PAUSE)
         if diffs:
             report = "; ".join(diffs)
-            if not self.s.settings.accept_exchange_state:
+            if not still:  # adopting now would take balances read before our latest trades
+                report += " (and our orders were still moving while we looked)"
+            if not self.s.settings.accept_exchange_state or not still:
                 self.s.notifier.send("P0", "Reconciliation failed", report)
                 self.s.store.audit("reconcile-failed", {"report": report})
                 raise ReconcileError(
