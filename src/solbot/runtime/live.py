@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 # the kill's wait for orders in flight: with the tasks' 5 s, the cancels' 10 + 5 s, inside
 # systemd's TimeoutStopSec=30 (deploy/systemd/bot.service)
 SETTLE_SECONDS = 8.0
-START_LOOKS = 5  # the start reconciliation looks again while our trades are still arriving
-START_LOOK_PAUSE = 0.2  # s between those looks
+START_LOOKS = 20  # the start reconciliation looks again while our trades are still arriving
+START_LOOK_PAUSE = 0.25  # s between those looks (5 s in all)
 BANS_BEFORE_OPERATOR = 3  # this many bans within an hour: stay halted until a restart
 CLOCK_RESYNC_SECONDS = 300.0  # the exchange's clock is read again this often
 
