@@ -53,6 +53,7 @@ from solbot.domain.messages import (
     Bar,
     OrderAccepted,
     OrderCancelled,
+    OrderFilled,
     OrderRejected,
 )
 from solbot.domain.orders import Order, OrderStatus
@@ -139,6 +140,7 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
         # open in our books, no longer open at the exchange, its end not yet told by the order
         # query (it lags): as of the last sync
         self.unsettled: set[OrderId] = set()
+        self.touched_lists: set[str] = set()  # OCO groups with a fill: the other leg is done
         self._unbookable: set[str] = set()  # trades reported P0 as impossible to book
         self._tasks: set[asyncio.Task[Any]] = set()
         self._kick = asyncio.Event()
@@ -207,6 +209,10 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
         if self._sink is None:
             raise RuntimeError("venue is not bound to an engine")
         for e in events:
+            if isinstance(e, OrderFilled):
+                order = self.orders.get(e.order_id)
+                if order is not None and order.oco_group is not None:
+                    self.touched_lists.add(order.oco_group)
             self._sink(e)
         self.after()
 

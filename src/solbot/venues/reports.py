@@ -56,6 +56,7 @@ class ExchangeReports:
         _sending: set[OrderId]
         _unbookable: set[str]
         unsettled: set[OrderId]
+        touched_lists: set[str]
         _on_alarm: Callable[[str, str], None]
 
         health: VenueHealth
@@ -243,6 +244,13 @@ class ExchangeReports:
                     recancelled.add(key)
                     self._spawn(self._cancel(oid))
                 continue
+            if order.oco_group in self.touched_lists and order.filled_qty == 0:
+                # its list's other leg filled: "activation of one order immediately cancels
+                # the other" (rest-api.md, New order list - OCO): it expired — no need to wait
+                # for the lagging order query to say so (a kill waited 3 s for it)
+                self._emit(OrderExpired(oid, self._now()))
+                self._forget(oid, order)
+                continue
             final = await self.lookup(self.client_id(oid))
             if final is None or final["status"] in OPEN_STATUSES:
                 # ended at the exchange (no longer open there), the lagging order query does
@@ -257,6 +265,7 @@ class ExchangeReports:
         group = order.oco_group
         if group is not None and not any(o.oco_group == group for o in self.orders.values()):
             self._lists_cancelled.discard(group)
+            self.touched_lists.discard(group)
 
     def _finish(self, oid: OrderId, order: Order, final: dict[str, Any]) -> None:
         info = final.get("info") or {}
