@@ -629,3 +629,21 @@ def test_item3_an_order_cancelled_before_its_first_send_still_goes_out_then_is_c
         books_equal(rig)
 
     run(scenario)
+
+
+def test_the_venue_poll_stops_when_cancelled_as_a_kick_arrives() -> None:
+    # the kill's shutdown cancels the venue's poll task while the kill's own cancels kick it:
+    # Python 3.11's wait_for returns the kick and swallows the cancel (CPython gh-86296), and
+    # the task polled on — "task venue-sync did not stop within 5 s", a 5.6 s kill
+    async def scenario(rig: Rig) -> None:
+        rig.venue.poll = 30.0
+        for _ in range(20):  # the race, many times over: each poll task must end
+            task = asyncio.create_task(rig.venue.run())
+            for _ in range(3):
+                await asyncio.sleep(0)
+            rig.venue._kick.set()  # the kill's cancels kick the poll as the shutdown cancels it
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=2.0)
+            assert task in done, "the poll task did not stop when cancelled"
+
+    run(scenario)

@@ -315,8 +315,9 @@ class BotService:
 
     async def wait_stop(self, timeout: float) -> None:
         """Sleep ``timeout`` seconds, or less if the bot starts to stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout)
+        with contextlib.suppress(TimeoutError):  # not wait_for: it can swallow a cancel
+            async with asyncio.timeout(timeout):
+                await self._stop.wait()
 
     async def wait_change(self, timeout: float) -> None:
         """Until the next change, the stop, or ``timeout`` seconds."""

@@ -73,9 +73,8 @@ class StreamFeed:
                 await asyncio.sleep(min(wait, 1.0))
                 continue
             try:
-                rows = await asyncio.wait_for(
-                    self.stream.watch_ohlcv(self.symbol, self.timeframe), self.silence
-                )
+                async with asyncio.timeout(self.silence):  # not wait_for: see venues/live.py
+                    rows = await self.stream.watch_ohlcv(self.symbol, self.timeframe)
             except Exception as exc:  # errors and silence alike: REST covers the stretch
                 self.fallbacks += 1
                 log.warning(

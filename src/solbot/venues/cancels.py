@@ -122,8 +122,9 @@ class ExchangeCancels:
                 synced = time.monotonic()
                 continue
             self._kick.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), min(0.2, deadline - time.monotonic()))
+            with contextlib.suppress(TimeoutError):  # not wait_for: it can swallow a cancel
+                async with asyncio.timeout(max(0.0, min(0.2, deadline - time.monotonic()))):
+                    await self._kick.wait()
         return len(self._sending)
 
     def needs_settling(self) -> bool:

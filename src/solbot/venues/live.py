@@ -412,8 +412,12 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
                 kind = await self._failed(exc)
                 log.warning("venue sync failed (%s): %s", kind, short(exc))
             self._kick.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # meets the kick (CPython gh-86296) — the kill's shutdown then waited 5 s for this
+            # task, which polled on
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.poll)
+                async with asyncio.timeout(self.poll):
+                    await self._kick.wait()
 
     async def keep_dead_man(self) -> None:
         """Where the exchange has one, keep its dead man's switch armed: if we stop renewing
