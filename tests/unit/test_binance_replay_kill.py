@@ -136,3 +136,29 @@ def test_the_venue_poll_stops_when_cancelled_as_a_kick_arrives() -> None:
             assert task in done, "the poll task did not stop when cancelled"
 
     run(scenario)
+
+
+def test_item3_a_restarts_unknown_orders_are_each_looked_for_until_found() -> None:
+    """Two orders a killed run sent and never heard back about: the first is known to the
+    order query, the second still lags ("Memory => Database"). One found early says nothing
+    of the other: it must be looked for until the lookup window ends, not taken as never
+    arrived (then rejected here while it rests at the exchange: a start that exits 7)."""
+    from solbot.domain.orders import Order
+    from solbot.domain.values import OrderId
+
+    async def scenario(rig: Rig) -> None:
+        orders = []
+        for n in (1, 2):  # market orders: filled at once, so not among the open orders
+            cid = f"restart-unknown-{n}"
+            await rig.ex.create_order(
+                "SOL/USDT", "market", "buy", 1.0, None, {"newClientOrderId": cid}
+            )
+            orders.append(
+                Order(OrderId(f"sb-{n}"), "SOL/USDT", BUY, OrderType.MARKET, D("1"), client_id=cid)
+            )
+            if n == 1:
+                await asyncio.sleep(0.7)  # the first is past the lag, the second is not
+        found = await rig.venue.resolve(orders, time.monotonic(), every=True)
+        assert sorted(found) == ["sb-1", "sb-2"]
+
+    run(scenario, behaviour=Behaviour(lookup_lag=0.6))

@@ -415,7 +415,7 @@ def load_settings(
     dotenv = read_env_file(where / ".env")
     layered = {**dotenv, **env}
     for key, value in layered.items():
-        if key.upper().startswith("SOLBOT_") and key.upper() != "SOLBOT_HOME":
+        if key.upper().startswith("SOLBOT_") and key.upper() not in NOT_SETTINGS:
             values[key[7:].lower()] = value
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     profile = str(values.get("profile", "dev"))
@@ -428,6 +428,10 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
     return settings.model_copy(update={"home": Path(settings.home).resolve()})
+
+
+# read before the settings exist (the home) or by test hooks (solbot/failpoints.py)
+NOT_SETTINGS = frozenset({"SOLBOT_HOME", "SOLBOT_FAILPOINTS"})
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -360,7 +360,7 @@ class LiveSession:
         engine = sleeve.engine
         unknown = [o for o in venue.orders.values() if o.status is OrderStatus.SUBMITTED]
         if unknown:  # intents on disk, outcomes unknown: looked up over the lookup window
-            found = await venue.resolve(unknown, time.monotonic())
+            found = await venue.resolve(unknown, time.monotonic(), every=True)
             now = int(time.time() * 1000)
             for order in unknown:
                 oid = order.order_id

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from solbot import __version__
+from solbot import __version__, failpoints
 from solbot.data.bars import timeframe_ms
 from solbot.domain.instruments import Instrument
 from solbot.domain.messages import (
@@ -355,6 +355,7 @@ class BotService:
         self.store.bar_done(
             sl.symbol, bar, day_book.day, day_book.start_equity, equity, day_book.halted
         )
+        failpoints.hit("bar-done")
 
     # ---------------------------------------------------------------- control
     def pause(self) -> None:

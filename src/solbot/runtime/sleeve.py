@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from solbot import failpoints
 from solbot.data.bars import BarArrays
 from solbot.domain.instruments import Instrument
 from solbot.domain.ledger import Ledger
@@ -205,6 +206,8 @@ class Sleeve:
         order = pf.orders[event.order_id]
         realised = pf.fills[-1].realised_pnl if isinstance(event, OrderFilled) else ZERO
         svc.store.record(event, order, pf.ledger, pf.position, realised)
+        if isinstance(event, OrderFilled):
+            failpoints.hit("fill-recorded")
         svc.metrics.on_event(event, order)
         now = time.perf_counter()
         if isinstance(event, OrderSubmitted):

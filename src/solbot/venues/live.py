@@ -48,6 +48,7 @@ from typing import Any
 
 from ccxt.base import errors as cx
 
+from solbot import failpoints
 from solbot.domain.instruments import Instrument
 from solbot.domain.messages import (
     Bar,
@@ -327,7 +328,9 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
                 self.health.resends += again
                 again, tried = False, True
                 try:
+                    failpoints.hit("order-sending")
                     resp = await request()
+                    failpoints.hit("order-answered")
                 except Exception as exc:
                     kind = await self._failed(exc)
                     if kind == "unknown" or _duplicate(exc):

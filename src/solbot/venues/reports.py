@@ -92,20 +92,28 @@ class ExchangeReports:
                 return dict(o)
         return None
 
-    async def resolve(self, orders: list[Order], since: float) -> dict[OrderId, dict[str, Any]]:
+    async def resolve(
+        self, orders: list[Order], since: float, every: bool = False
+    ) -> dict[OrderId, dict[str, Any]]:
         """After an unknown outcome: the exchange's record of each of ``orders`` found, or
         nothing once ``recvWindow`` plus a margin has passed since ``since`` without a trace
-        (the order query lags: -2013 is "not yet known" until then)."""
+        (the order query lags: -2013 is "not yet known" until then). ``orders`` are the legs
+        of one request (one found: the request arrived) unless ``every``: independent orders
+        (a restart's), each looked for until found or the deadline — one found early says
+        nothing of another that the order query does not know yet."""
         deadline = since + self.recv_window() + self.lookup_margin
         attempt = 0
+        found: dict[OrderId, dict[str, Any]] = {}
         while True:
-            found: dict[OrderId, dict[str, Any]] = {}
             for o in orders:
+                if o.order_id in found:
+                    continue
                 with urgent():
                     rec = await self.lookup(o.client_id)
                 if rec is not None:
                     found[o.order_id] = rec
-            if found or time.monotonic() >= deadline or self._closed:
+            done = len(found) == len(orders) if every else bool(found)
+            if done or time.monotonic() >= deadline or self._closed:
                 if found:
                     self.health.lookups_found += 1
                 return found
