@@ -97,6 +97,34 @@ def test_the_equity_curve_survives_a_restart(tmp_path: Path) -> None:
         again.kill_hard()
 
 
+def test_with_a_token_a_stream_opens_only_with_a_ticket_bought_with_it(tmp_path: Path) -> None:
+    """Dashboard streams needed no token: anyone who could reach the port could hold them.
+    With a token configured, a stream needs a ticket from POST /api/dashboard/ticket."""
+    token = "stream-ticket-token-0123456789"
+    bot = Bot(tmp_path, env={"SOLBOT_API_TOKEN": token})
+    try:
+        bot.wait_ready()
+        assert bot.get("/api/dashboard/stream").status_code == 401
+        assert bot.get("/api/dashboard/stream", params={"ticket": "1.2"}).status_code == 401
+        assert bot.post("/api/dashboard/ticket").status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token-000000"}
+        assert bot.post("/api/dashboard/ticket", headers=wrong).status_code == 401
+        r = bot.post("/api/dashboard/ticket", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and r.json()["expires_in"] == 60
+        ticket = r.json()["ticket"]
+        assert token not in ticket
+        url = bot.url + "/api/dashboard/stream"
+        with httpx.stream("GET", url, params={"ticket": ticket}, timeout=10) as s:
+            assert s.status_code == 200
+            assert next(s.iter_lines()) == "event: update"
+        assert bot.get("/api/dashboard").status_code == 200  # the JSON view stays open
+        assert ticket not in bot.output()  # written nowhere
+        bot.signal(signal.SIGTERM)
+        assert bot.wait_exit(10) == 0
+    finally:
+        bot.kill_hard()
+
+
 def test_dashboard_streams_are_capped_and_the_bot_stops_at_once_with_them_open(
     tmp_path: Path,
 ) -> None:

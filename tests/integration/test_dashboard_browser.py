@@ -104,6 +104,10 @@ def test_dashboard_live_charts_and_the_kill_button(tmp_path: Path, browser: Any)
     try:
         bot.wait_ready()
         browser.get(bot.url + "/")
+        # a token is configured: without it the page polls; with it, a ticket opens the stream
+        wait(lambda: text(browser, "conn") == "polling", 20, "the page polling")
+        browser.find_element(By.ID, "conn").click()
+        confirm_token(browser, TOKEN)
         wait(lambda: text(browser, "conn") == "live", 20, "the event stream")
         price = wait(
             lambda: (p := points(browser, "price-chart")) and p[0] >= 20 and p, 20, "candles"

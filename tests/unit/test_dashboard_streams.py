@@ -78,3 +78,22 @@ def test_a_reader_that_takes_no_update_is_dropped(monkeypatch: pytest.MonkeyPatc
     asyncio.run(go())  # returns: the stream ended instead of waiting for good
     assert streams.open == 0  # counted out: its place is free for another
     assert [m["type"] for m in sent][:2] == ["http.response.start", "http.response.body"]
+
+
+def test_a_stream_ticket_opens_streams_for_a_minute_and_cannot_be_forged() -> None:
+    from solbot.api.guard import Tickets
+
+    now = [1_000_000.0]
+    tickets = Tickets(seconds=60, clock=lambda: now[0])
+    t = tickets.issue()
+    assert tickets.valid(t)
+    expiry, mac = t.split(".")
+    assert not tickets.valid(f"{int(expiry) + 3_600_000}.{mac}")  # a later expiry, same mac
+    assert not tickets.valid(f"{expiry}.{'0' * len(mac)}")
+    assert not tickets.valid(Tickets(clock=lambda: now[0]).issue())  # another process's key
+    for bad in (None, "", "x", "abc.def", t + "0" * 200):
+        assert not tickets.valid(bad)
+    now[0] += 59.9
+    assert tickets.valid(t)
+    now[0] += 0.2
+    assert not tickets.valid(t)  # expired

@@ -12,6 +12,11 @@ Streams cost the bot nothing it needs: at most ``MAX_STREAMS`` are open (more ar
 without one) for every stream at the same cursor, not once per stream — 200 streams each
 rendering their own cut bar throughput by 74 %; a reader that does not take an update within
 ``SLOW_READER`` seconds is dropped (its connection closed), so it holds no buffers.
+
+With ``SOLBOT_API_TOKEN`` set, a stream opens only with a ticket: the page trades the token
+for one (``POST /api/dashboard/ticket``, ``api.guard.Tickets``: good for a minute) because an
+``EventSource`` cannot send the token itself. Without the token the page polls
+``/api/dashboard`` every 5 s; no client without it can hold a stream.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from solbot import __version__
+from solbot.api.guard import TICKET_SECONDS, Tickets, token_refusal
 
 if TYPE_CHECKING:
     from solbot.runtime.service import BotService
@@ -200,14 +206,42 @@ def install(app: FastAPI, service: BotService) -> None:
         return view(service, since, symbol)
 
     streams = _Streams(service)
+    tickets = Tickets()
+    problem = {"content": {"application/json": {"example": {"detail": "..."}}}}
+
+    @app.post(
+        "/api/dashboard/ticket",
+        responses={
+            401: {"description": "missing or wrong bearer token", **problem},
+            403: {"description": "no SOLBOT_API_TOKEN: streams need no ticket", **problem},
+        },
+    )
+    async def ticket(authorization: str | None = Header(None)) -> dict[str, Any]:
+        """A ticket that opens dashboard streams for a minute (an EventSource cannot send
+        the bearer token itself)."""
+        refused = token_refusal(service.settings.api_token, authorization)
+        if refused is not None:
+            status, detail, headers = refused
+            raise HTTPException(status, detail, headers=headers or None)
+        return {"ticket": tickets.issue(), "expires_in": TICKET_SECONDS}
 
     @app.get(
         "/api/dashboard/stream",
-        responses={503: {"description": "too many dashboard streams open"}},
+        responses={
+            401: {"description": "a token is configured: a valid ticket is needed", **problem},
+            404: {"description": "unknown symbol", **problem},
+            503: {"description": "too many dashboard streams open", **problem},
+        },
     )
     async def stream(
-        request: Request, since: int = -1, symbol: str | None = None
+        request: Request, since: int = -1, symbol: str | None = None, ticket: str | None = None
     ) -> StreamingResponse:
+        """Server-sent events: the dashboard's view after every change. With a token
+        configured it opens only with a ticket from ``POST /api/dashboard/ticket``."""
+        if service.settings.api_token is not None and not tickets.valid(ticket):
+            raise HTTPException(
+                401, "the stream needs a ticket: POST /api/dashboard/ticket with the token"
+            )
         view(service, since, symbol)  # an unknown symbol: 404 now, not a broken stream
         if streams.open >= MAX_STREAMS:
             raise HTTPException(

@@ -24,8 +24,11 @@ dashboard has a kill button: no other site may frame it).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
+import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -33,7 +36,8 @@ from pydantic import SecretStr
 
 MAX_BODY = 4096  # bytes
 BODY_TIMEOUT = 10.0  # s: the whole body, from the end of the headers
-CONTROL = frozenset({"/api/kill", "/api/pause", "/api/resume"})
+CONTROL = frozenset({"/api/kill", "/api/pause", "/api/resume", "/api/dashboard/ticket"})
+TICKET_SECONDS = 60.0  # a stream ticket opens streams for this long
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -159,3 +163,35 @@ class Hardened:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class Tickets:
+    """Short-lived read tickets for the dashboard's event streams.
+
+    A browser's ``EventSource`` cannot send an ``Authorization`` header (WHATWG HTML,
+    "Server-sent events": the constructor takes a URL and ``withCredentials`` only), so with
+    a token configured the page trades its bearer token for a ticket
+    (``POST /api/dashboard/ticket``) and opens the stream with ``?ticket=``. A ticket is its
+    expiry time signed (HMAC-SHA256) with a key made when the process starts: it opens
+    streams for ``TICKET_SECONDS``, is worthless after that and in any other process, and
+    carries nothing of the token. The access log is off, so it is written nowhere.
+    """
+
+    def __init__(self, seconds: float = TICKET_SECONDS, clock: Callable[[], float] = time.time):
+        self.seconds, self.clock = seconds, clock
+        self._key = secrets.token_bytes(32)
+
+    def _mac(self, expiry: str) -> str:
+        return hmac.new(self._key, expiry.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self) -> str:
+        expiry = str(int((self.clock() + self.seconds) * 1000))
+        return f"{expiry}.{self._mac(expiry)}"
+
+    def valid(self, ticket: str | None) -> bool:
+        if not ticket or len(ticket) > 100:
+            return False
+        expiry, _, mac = ticket.partition(".")
+        if not expiry.isdigit():
+            return False
+        return hmac.compare_digest(mac, self._mac(expiry)) and int(expiry) > self.clock() * 1000

@@ -1,4 +1,5 @@
-// SOL-Bot live dashboard: one GET of /api/dashboard, then server-sent events.
+// SOL-Bot live dashboard: one GET of /api/dashboard, then server-sent events (with a token
+// configured: opened with a ticket bought with the token, else the JSON view polled).
 "use strict";
 
 const REGIME_COLOURS = {
@@ -11,7 +12,7 @@ const MAX_BARS = 300;
 const state = { bars: new Map(), regimes: new Map(), equity: new Map(), fills: new Map(), last: null };
 let symbol = new URLSearchParams(location.search).get("symbol"); // null: the bot's first symbol
 let source = null; // the open EventSource
-let token = null; // kept in memory only: never stored, never sent anywhere but the control routes
+let token = null; // kept in memory only: never stored, sent only to the control and ticket routes
 const $ = (id) => document.getElementById(id);
 window.__dashboardLoadId = Math.random().toString(36).slice(2); // tests: proves no reload
 
@@ -191,9 +192,50 @@ function render() {
   table("fills", fills, (f) => [[utc(f.ts)], [f.side, f.side], [fmt(f.qty, qtyDigits(f.qty))], [fmt(f.price)], [f.fee]]);
 }
 
-function connect() {
-  const since = state.bars.size ? Math.max(...state.bars.keys()) : -1;
-  const es = new EventSource(`/api/dashboard/stream?since=${since}${symbolQuery("&")}`);
+const POLL_MS = 5000; // without the token (when one is configured): the JSON view this often
+let poller = null;
+
+function since() { return state.bars.size ? Math.max(...state.bars.keys()) : -1; }
+
+function needsTicket() { return !!(state.last && state.last.status.token_configured); }
+
+const AWAY = "away"; // the bot did not answer
+
+async function ticket() {
+  // an EventSource cannot send the bearer token: trade it for a short-lived ticket
+  if (!token) return null;
+  try {
+    const r = await fetch("/api/dashboard/ticket", { method: "POST", headers: { "Authorization": `Bearer ${token}` } });
+    if (!r.ok) { if (r.status === 401) token = null; return null; }
+    return (await r.json()).ticket;
+  } catch (err) { return AWAY; }
+}
+
+function poll() {
+  // a token is configured and the page does not hold it: the JSON view every few seconds
+  if (poller) return;
+  $("conn").textContent = "polling";
+  $("conn").className = "pill warn";
+  $("conn").title = "live updates need the control token: click to enter it";
+  poller = setInterval(async () => {
+    try {
+      const r = await fetch(`/api/dashboard?since=${since()}${symbolQuery("&")}`);
+      if (r.ok) { merge(await r.json()); render(); lastUpdate = Date.now(); }
+    } catch (err) { /* the bot is away: the next poll tries again */ }
+  }, POLL_MS);
+}
+
+async function connect() {
+  let extra = "";
+  if (needsTicket()) {
+    const t = await ticket();
+    if (t === AWAY) { setTimeout(connect, 3000); return; }
+    if (!t) { poll(); return; }
+    extra = `&ticket=${encodeURIComponent(t)}`;
+  }
+  if (poller) { clearInterval(poller); poller = null; }
+  $("conn").title = "";
+  const es = new EventSource(`/api/dashboard/stream?since=${since()}${extra}${symbolQuery("&")}`);
   source = es;
   es.addEventListener("update", (e) => {
     merge(JSON.parse(e.data));
@@ -205,8 +247,20 @@ function connect() {
   es.onerror = () => {
     $("conn").textContent = state.last && state.last.status.kill_switch ? "bot stopped" : "reconnecting";
     $("conn").className = "pill bad";
+    // refused (401 for an old ticket, 503 when full) or ended: the browser gives up; try again
+    if (es.readyState === EventSource.CLOSED && source === es) setTimeout(connect, 3000);
   };
 }
+
+$("conn").addEventListener("click", async () => {
+  if (!poller) return;
+  const given = await askToken("Control token (for live updates)", false);
+  if (given === null) return;
+  token = given;
+  const t = await ticket();
+  if (t && t !== AWAY) { if (source) source.close(); connect(); }
+  else say("the token was refused", "error");
+});
 
 // the stream sends at least every 5 s: silence for 15 s means the page shows old numbers
 let lastUpdate = Date.now();
@@ -244,6 +298,7 @@ async function control(path, title, body, always) {
     return null;
   }
   token = given;
+  if (poller) connect(); // the token is known now: live updates
   return answer;
 }
 
