@@ -232,7 +232,16 @@ def create_app(service: BotService) -> FastAPI:
             symbols=sleeves,
         )
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format 0.0.4",
+                "content": {"text/plain; version=0.0.4; charset=utf-8": {}},
+            }
+        },
+    )
     async def metrics() -> Response:
         return Response(s.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

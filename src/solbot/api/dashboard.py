@@ -187,6 +187,7 @@ def view(service: BotService, since: int = -1, symbol: str | None = None) -> dic
 
 def install(app: FastAPI, service: BotService) -> None:
     plotly_js = _plotly_js()
+    problem = {"content": {"application/json": {"example": {"detail": "..."}}}}
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
@@ -201,13 +202,12 @@ def install(app: FastAPI, service: BotService) -> None:
             raise HTTPException(404, "not found")
         return FileResponse(path)
 
-    @app.get("/api/dashboard")
+    @app.get("/api/dashboard", responses={404: {"description": "unknown symbol", **problem}})
     async def dashboard(since: int = -1, symbol: str | None = None) -> dict[str, Any]:
         return view(service, since, symbol)
 
     streams = _Streams(service)
     tickets = Tickets()
-    problem = {"content": {"application/json": {"example": {"detail": "..."}}}}
 
     @app.post(
         "/api/dashboard/ticket",
