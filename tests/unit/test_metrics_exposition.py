@@ -96,3 +96,31 @@ def test_service_metrics_render_like_the_library(tmp_path: object) -> None:
 
     assert drop_volatile(text) == drop_volatile(lib)
     assert 'solbot_orders_total{side="buy",type="limit"} 1.0' in text
+
+
+def test_a_scrape_flood_renders_the_registry_at_most_twice_a_second(
+    tmp_path: object, monkeypatch: object
+) -> None:
+    """Eight clients scraping in a loop made bars wait 4x longer: each scrape walked the
+    whole registry on the event loop. Answers within ``RENDER_EVERY`` are the same bytes."""
+    from pathlib import Path
+
+    import pytest
+
+    from solbot.api import metrics as m
+    from solbot.runtime.config import load_settings
+    from solbot.runtime.service import BotService
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    now = [1000.0]
+    monkeypatch.setattr(m.time, "monotonic", lambda: now[0])
+    svc = BotService(load_settings(home=Path(str(tmp_path)), environ={}))
+    svc.build()
+    first = svc.metrics.render()
+    svc.metrics.orders.labels("buy", "limit").inc()
+    assert all(svc.metrics.render() is first for _ in range(500))
+    assert svc.metrics.renders == 1
+    now[0] += m.RENDER_EVERY
+    fresh = svc.metrics.render().decode()
+    assert svc.metrics.renders == 2
+    assert 'solbot_orders_total{side="buy",type="limit"} 1.0' in fresh

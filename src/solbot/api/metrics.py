@@ -281,8 +281,13 @@ class TextExposition:
         return "".join(out).encode("utf-8")
 
 
+RENDER_EVERY = 0.5  # s: the longest a scrape's answer is reused
+
+
 class Metrics:
     def __init__(self, service: BotService) -> None:
+        self._rendered: tuple[float, bytes] | None = None
+        self.renders = 0  # expositions computed (for tests)
         self.registry = CollectorRegistry()
         self.exposition = TextExposition(self.registry)
         r = self.registry
@@ -346,4 +351,11 @@ class Metrics:
             self.loop_lag_gauge.set(max(0.0, time.perf_counter() - t0 - period))
 
     def render(self) -> bytes:
-        return self.exposition.render()
+        """The exposition, rendered at most once per ``RENDER_EVERY`` seconds: eight clients
+        scraping in a loop made bars wait 4x longer (every scrape walked the whole registry
+        on the event loop); Prometheus scrapes every 15 s, so half a second old is fresh."""
+        now = time.monotonic()
+        if self._rendered is None or now - self._rendered[0] >= RENDER_EVERY:
+            self._rendered = (now, self.exposition.render())
+            self.renders += 1
+        return self._rendered[1]
