@@ -20,7 +20,7 @@ from tests.integration.botproc import Bot, db_rows
 
 pytestmark = pytest.mark.integration
 TOKEN = "fuzz-token-0123456789abcdef"
-CASES, SECONDS = "10", "12"
+CASES, SECONDS = "10", "8"
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_schema_conformance"

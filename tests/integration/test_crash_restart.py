@@ -36,8 +36,8 @@ from solbot.data.synthetic import synthetic_market
 from tests.integration.botproc import Bot, db_rows
 
 pytestmark = pytest.mark.integration
-RANDOM_KILLS = int(os.environ.get("CRASH_TEST_RUNS", "3"))  # 50+: see docs/benchmarks.md
-SPEED, SYMBOL = 500.0, "SOL/USDT"
+RANDOM_KILLS = int(os.environ.get("CRASH_TEST_RUNS", "2"))  # 50+: see docs/benchmarks.md
+SPEED, SYMBOL = 800.0, "SOL/USDT"
 BARS = max(1500, 600 * (RANDOM_KILLS + 3))  # a random kill lands up to 750 bars on
 INITIAL = Decimal("10000")
 OPEN = "('submitted','accepted','partially_filled')"
