@@ -133,12 +133,16 @@ def make_flood(name: str, bot: Bot) -> Flood:
     return metrics_flood(bot.url)
 
 
-def one_run(flood_name: str | None, how: str) -> tuple[float, int, float, int, int]:
+def one_run(
+    flood_name: str | None, how: str, pin: bool = False
+) -> tuple[float, int, float, int, int]:
     """(seconds flag/SIGTERM -> exited, exit code, bar p99 ms over the flood, status checks
     answered 200, status checks tried)."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         bot = Bot(home, env={"SOLBOT_STRATEGY": "ladder", "SOLBOT_API_TOKEN": TOKEN}, speed=40)
+        if pin:  # the bot on the first core, this client (the flood) on the rest
+            os.sched_setaffinity(bot.proc.pid, {0})
         try:
             bot.wait_ready(30)
             bot.wait_until(bot.open_orders, 30, "a resting order")
@@ -178,18 +182,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--floods", default="body,halfopen,streams,metrics")
+    ap.add_argument(
+        "--pin", action="store_true", help="bot on core 0, the flooding client on the others"
+    )
     args = ap.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; {args.runs} runs per flood and kind, "
         f"{FLOOD_SECONDS:.0f} s of flood before each kill or stop"
+        + ("; bot pinned to core 0, client to the others" if args.pin else "")
     )
-    idle = [one_run(None, "kill")[2] for _ in range(args.runs)]
+    idle = [one_run(None, "kill", args.pin)[2] for _ in range(args.runs)]
     idle_p99 = float(np.median(idle))
     print(f"idle: bar p99 {idle_p99:.2f} ms (median of {args.runs} runs)")
     for name in args.floods.split(","):
         for how, target in (("kill", 1.0), ("stop", 2.0)):
-            runs = [one_run(name, how) for _ in range(args.runs)]
+            runs = [one_run(name, how, args.pin) for _ in range(args.runs)]
             times = np.array([r[0] for r in runs]) * 1000
             wrong = sum(r[1] != (10 if how == "kill" else 0) for r in runs)
             bar = float(np.median([r[2] for r in runs]))
