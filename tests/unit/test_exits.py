@@ -19,7 +19,7 @@ from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import Liquidity, OrderId, OrderType, Side, TradeId
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
-from solbot.engine.ports import SimClock
+from solbot.engine.ports import ExitPlan, PendingExits, SimClock
 from solbot.venues.sim import SimConfig, SimulatedExchange
 from tests.conftest import Scripted, bar
 
@@ -129,6 +129,12 @@ class SlowCancels:
     def submit_list(self, orders: list[Order]) -> None:
         for o in orders:
             self.submit(o)
+
+    def submit_bracket(self, entry: Order, exits: ExitPlan) -> None:
+        self.submit(entry)
+
+    def pending_exits(self, group: str) -> PendingExits | None:
+        return None
 
     def client_id(self, order_id: OrderId) -> str:
         return order_id

@@ -39,6 +39,7 @@ class Market:
     status: str = "TRADING"  # enums.md "Symbol status": TRADING, HALT, BREAK, CANCEL_ONLY ...
     order_types: list[str] = field(default_factory=lambda: list(ORDER_TYPES))
     oco_allowed: bool = True
+    oto_allowed: bool = True  # exchangeInfo's otoAllowed (OTO and OTOCO lists)
 
     @property
     def wire(self) -> str:

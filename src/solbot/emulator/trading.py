@@ -15,9 +15,10 @@ with the rules Binance enforces (binance/binance-spot-api-docs; each rule names 
 * Self-trade prevention, the symbols' default EXPIRE_MAKER (``faqs/stp_faq.md``): a taker order
   that would trade with one of our own resting orders expires that order
   (``EXPIRED_IN_MATCH``) instead.
-* Order lists (``rest-api.md`` "New Order list - OCO", "Cancel Order list", "Query Open Order
-  lists"): both legs under one balance lock; a leg that fills or triggers expires the other;
-  cancelling one leg cancels the list.
+* Order lists (``rest-api.md`` "New Order list - OCO", "- OTOCO", "Cancel Order list", "Query
+  Open Order lists"; ``lists.py``): both legs under one balance lock; a leg that fills or
+  triggers expires the other; cancelling one leg cancels the list; an OTOCO's pending pair
+  goes on the book once its working order has fully filled.
 * Every change of an order is pushed on the user data stream (``userstream.py``).
 * Lookup lag (``Behaviour.lookup_lag``): the order query and ``allOrders`` do not know an order
   younger than the lag ("Data Sources": Memory => Database) and answer -2013.
@@ -39,9 +40,9 @@ from solbot.domain.messages import (
 )
 from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, Side
+from solbot.emulator.lists import OrderLists
 from solbot.emulator.markets import Market
 from solbot.emulator.rules import (
-    BAD_PRICES,
     NEEDS_PRICE,
     NEEDS_STOP,
     SIM_TYPE,
@@ -83,6 +84,8 @@ class Trading:
         self._next_list = 100
         self._pending_reject: str | None = None
         self._expire_as: dict[int, str] = {}  # order id -> the status its removal reports
+        self.lists_ops = OrderLists(self)
+        self._filled_working: list[OrderRec] = []  # OTOCO working orders to activate
 
     @property
     def now(self) -> int:
@@ -111,6 +114,7 @@ class Trading:
                 rec.expiry = "OCO_TRIGGER" if "OCO" in event.reason else "EXCHANGE_CANCELED"
             kinds = {"CANCELED": "CANCELED", "EXPIRED_IN_MATCH": "TRADE_PREVENTION"}
             self._report(rec, kinds.get(rec.status, "EXPIRED"))
+            self.lists_ops.working_ended(rec)
         elif isinstance(event, OrderFilled):
             f = event.fill
             rec.executed += f.quantity
@@ -139,6 +143,8 @@ class Trading:
             maker = f.liquidity.value == "maker"
             fill = (self._next_trade, f.quantity, f.price, f.fee, f.fee_asset, maker)
             self._report(rec, "TRADE", fill)
+            if rec.executed >= rec.orig_qty and rec.order_id in self.lists_ops.pending:
+                self._filled_working.append(rec)  # placed after this match (settle_statuses)
 
     def _report(
         self,
@@ -156,9 +162,12 @@ class Trading:
     def settle_statuses(self) -> None:
         working = {oid for m in self.emu.markets.values() for oid in m.sim.open_order_ids()}
         for rec in self.orders.values():
-            if rec.is_open and OrderId(str(rec.order_id)) not in working:
+            on_book = rec.is_open and rec.status != "PENDING_NEW"
+            if on_book and OrderId(str(rec.order_id)) not in working:
                 rec.status = "FILLED"
                 rec.update_time = self.now
+        while self._filled_working:  # their pending pairs go on the book after the match
+            self.lists_ops.activate(self._filled_working.pop(0))
 
     # ---------------------------------------------------------------- checks
     def _open_recs(self, wire: str) -> list[OrderRec]:
@@ -232,6 +241,8 @@ class Trading:
         for other in self._open_recs(m.wire):
             if other is rec or other.side == rec.side or other.type not in ("LIMIT", "LIMIT_MAKER"):
                 continue
+            if other.status == "PENDING_NEW":  # not on the book
+                continue
             if rec.side == "SELL":
                 crosses = other.price >= (limit if limit is not None else last)
             else:
@@ -288,75 +299,6 @@ class Trading:
             if t["orderId"] == rec.order_id
         ]
 
-    def new_oco(self, params: dict[str, str]) -> Any:
-        """``POST /api/v3/orderList/oco``: an above and a below order, one cancels the other."""
-        m = self.emu.market(params)
-        side = params.get("side", "")
-        if side not in ("BUY", "SELL"):
-            raise BinanceError(400, -1100, "Invalid side.")
-        if not m.oco_allowed:
-            raise BinanceError(400, -2010, "OCO orders are not supported for this symbol")
-        check_trading(m)
-        qty = decimal(params, "quantity")
-        if qty is None:
-            raise mandatory("quantity")
-        legs: dict[str, dict[str, Any]] = {}
-        for pos in ("above", "below"):
-            otype = params.get(f"{pos}Type", "")
-            if not otype:
-                raise mandatory(f"{pos}Type")
-            check_type(m, otype)
-            price, stop = check_shape(params, otype, pos)
-            trail = check_trailing(params, otype, side, pos)
-            check_filters(m, otype, qty, price, stop, None)
-            cid = params.get(f"{pos}ClientOrderId") or f"emu{self._next_order + 1}{pos}"
-            self._check_client_id(cid)
-            legs[pos] = {"type": otype, "price": price, "stop": stop, "cid": cid, "trail": trail}
-        kinds = {legs["above"]["type"], legs["below"]["type"]}
-        stops = kinds & {"STOP_LOSS", "STOP_LOSS_LIMIT"}
-        if len(stops) != 1 or not kinds - stops <= {"LIMIT_MAKER", "TAKE_PROFIT_LIMIT"}:
-            raise BinanceError(400, -1158, "Order type not supported in OCO.")
-        stop_pos = "below" if side == "SELL" else "above"
-        stop_leg, tp_leg = legs[stop_pos], legs["above" if stop_pos == "below" else "below"]
-        if stop_leg["type"] not in ("STOP_LOSS", "STOP_LOSS_LIMIT"):
-            raise BinanceError(400, -2010, BAD_PRICES)
-        last = m.last_dec()
-        tp_px, stop_px = tp_leg["price"] or tp_leg["stop"], stop_leg["stop"]
-        if stop_px is None:  # a trailing stop without stopPrice: it tracks from the next trade
-            ok = tp_px > last if side == "SELL" else tp_px < last
-        else:
-            ok = tp_px > last > stop_px if side == "SELL" else tp_px < last < stop_px
-        if not ok:
-            raise BinanceError(400, -2010, BAD_PRICES)
-        self._check_counts(m.wire, 2, 1)
-        list_cid = params.get("listClientOrderId") or f"emulist{self._next_list + 1}"
-        if any(c == list_cid and self._list_open(i) for i, (c, _, _) in self.lists.items()):
-            raise BinanceError(400, -2010, "Duplicate order sent.")
-        stp = self._stp(params)
-        self._next_list += 1
-        list_id = self._next_list
-        group = f"L{list_id}"
-        recs = []
-        self._pending_reject = None
-        for leg in (stop_leg, tp_leg):  # Binance lists the stop leg first
-            rec = self._rec(
-                m, leg["cid"], side, leg["type"], qty, leg["price"], leg["stop"], None, stp,
-                list_id,
-            )  # fmt: skip
-            rec.trailing_delta = leg["trail"]
-            recs.append(rec)
-            m.sim.submit(self._sim_order(rec, m, group))
-            if rec.status == "REJECTED":
-                err = self._refused(rec)
-                for other in recs[:-1]:
-                    m.sim.cancel(OrderId(str(other.order_id)))
-                    del self.orders[other.order_id]
-                self._next_list -= 1
-                raise err
-        self.lists[list_id] = (list_cid, m.wire, [r.order_id for r in recs])
-        reports = [created_json(r, self.now, []) for r in recs]
-        return list_json(list_id, list_cid, m.wire, recs, self.now, reports)
-
     def _list_open(self, list_id: int) -> bool:
         return any(self.orders[o].is_open for o in self.lists[list_id][2] if o in self.orders)
 
@@ -396,7 +338,10 @@ class Trading:
         out = []
         for oid in ids:
             r = self.orders[oid]
-            if r.is_open:
+            if r.status == "PENDING_NEW":
+                self.lists_ops.cancel_pending(r)
+                out.append(r)
+            elif r.is_open:
                 m.sim.cancel(OrderId(str(oid)))
                 out.append(r)
         return out
@@ -495,7 +440,8 @@ class Trading:
                 "DELETE": (self.cancel_open_orders, True, True),
             },
             "/api/v3/allOrders": {"GET": (self.all_orders, True, True)},
-            "/api/v3/orderList/oco": {"POST": (self.new_oco, True, True)},
+            "/api/v3/orderList/oco": {"POST": (self.lists_ops.new_oco, True, True)},
+            "/api/v3/orderList/otoco": {"POST": (self.lists_ops.new_otoco, True, True)},
             "/api/v3/orderList": {
                 "DELETE": (self.cancel_list, True, True),
                 "GET": (self.get_list, True, True),

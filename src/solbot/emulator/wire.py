@@ -156,7 +156,7 @@ class OrderRec:
 
     @property
     def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED")
+        return self.status in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")
 
     @property
     def is_algo(self) -> bool:

@@ -9,7 +9,10 @@ Exits are the engine's, the same for every venue:
 
 * A bracket's exits are one order list (``Venue.submit_list``: an OCO on Binance, one shared
   hold in the simulated exchange), armed once the entry has filled, sized at what the entry
-  left in the account (a buy's fee taken in the base is not there to sell). The stop is a
+  left in the account (a buy's fee taken in the base is not there to sell). A resting (limit)
+  entry goes with its exit plan (``Venue.submit_bracket``): a venue that can rests the exits
+  with it (Binance: an OTOCO, placed by the exchange the moment the entry fully fills) and
+  the engine then records those (``Venue.pending_exits``) instead of sending new ones. The stop is a
   stop-limit ``stop_limit_offset`` beyond its trigger where the venue has no stop-market
   (Binance spot), else a stop-market; the take-profit is a maker-only limit.
 * A protective stop that cannot rest because the market is already past it (Binance: "Order
@@ -48,7 +51,7 @@ from solbot.domain.messages import (
 from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
 from solbot.engine.portfolio import Portfolio
-from solbot.engine.ports import Clock, Venue
+from solbot.engine.ports import Clock, ExitPlan, PendingExits, Venue
 from solbot.engine.risk import RiskEngine
 from solbot.engine.strategy import Strategy, StrategyContext
 from solbot.indicators.feed import IndicatorFeed
@@ -175,10 +178,15 @@ class Engine:
             if isinstance(cmd, SubmitOrder):
                 self._submit(cmd)
             elif isinstance(cmd, SubmitBracket):
-                entry = self._submit(cmd.entry)
+                entry = self._prepare(cmd.entry)
                 if entry is not None:
                     self._brackets[entry.order_id] = cmd
                     self.on_bracket(entry.order_id, cmd)
+                    plan = self.exit_plan(entry, cmd)
+                    if plan is None:
+                        self.venue.submit(entry)
+                    else:  # a resting entry: the venue may rest its exits with it (OTOCO)
+                        self.venue.submit_bracket(entry, plan)
             elif isinstance(cmd, CancelOrder):
                 self._cancel(cmd.order_id)
             elif isinstance(cmd, CancelAll):
@@ -204,9 +212,12 @@ class Engine:
             self.venue.submit(order)
         return order
 
-    def _prepare(self, cmd: SubmitOrder, oco_group: str | None = None) -> Order | None:
+    def _prepare(
+        self, cmd: SubmitOrder, oco_group: str | None = None, client_id: str | None = None
+    ) -> Order | None:
         """The order for ``cmd``: denied (None) or reserved and recorded as submitted (its
-        intent durable before the caller hands it to the venue)."""
+        intent durable before the caller hands it to the venue); ``client_id``: the one the
+        venue already knows it by (an exit it placed with its entry)."""
         ts = self.clock.timestamp_ms()
         order = Order(
             order_id=self._next_id(),
@@ -224,7 +235,7 @@ class Engine:
             created_ts=ts,
             oco_group=oco_group,
         )
-        order.client_id = self.venue.client_id(order.order_id)
+        order.client_id = client_id or self.venue.client_id(order.order_id)
         self.portfolio.add(order)
         ref = self.reference_price()
         reason = self._shape_error(cmd) or self.risk.check(order, self.portfolio, ref)
@@ -336,15 +347,39 @@ class Engine:
         got = sum((abs(f.base_change) for f in entry.fills), ZERO)  # net of a base fee
         if entry.side is Side.BUY and not inst.shortable:
             got = min(got, self.portfolio.ledger.free(inst.base))
+        group = f"oco-{entry_id}"
+        held = self.venue.pending_exits(group)
+        if held is not None and held.quantity > inst.qty(got):
+            log.warning(
+                "%s: the exits placed with the entry sell %s, more than it left (%s)",
+                group, held.quantity, got,
+            )  # fmt: skip
+            held = None  # they cannot all rest; ours are sent (and refused): reconciliation
         self.protect(
-            inst.qty(got),
+            held.quantity if held is not None else inst.qty(got),
             entry.side.opposite(),
             bracket.stop_loss,
             bracket.take_profit,
             bracket.tag,
-            f"oco-{entry_id}",
+            group,
+            bracket.trail_bps,
+            held,
+        )
+
+    def exit_plan(self, entry: Order, bracket: SubmitBracket) -> ExitPlan | None:
+        """The exits of a resting (limit) bracket entry as ``protect`` will arm them, for a
+        venue that rests them with the entry; None for other entries."""
+        if entry.type is not OrderType.LIMIT or entry.reduce_only or entry.price is None:
+            return None
+        stop, tp = self._exit_cmds(
+            entry.quantity,
+            entry.side.opposite(),
+            bracket.stop_loss,
+            bracket.take_profit,
+            bracket.tag,
             bracket.trail_bps,
         )
+        return ExitPlan(f"oco-{entry.order_id}", stop, tp)
 
     def exits_pending(self) -> bool:
         """Cancels of ours not yet confirmed, or orders waiting for them (an exit)."""
@@ -366,20 +401,46 @@ class Engine:
         tag: str,
         group: str,
         trail_bps: int | None = None,
+        held: PendingExits | None = None,
     ) -> None:
         """Rest an OCO that exits ``qty`` on ``side``: a stop at ``stop`` and a maker-only
         take-profit at ``take_profit`` (a position already past either exits at market);
-        ``trail_bps``: the stop trails the best price since by that many basis points."""
+        ``trail_bps``: the stop trails the best price since by that many basis points.
+        ``held``: the venue already rests them (placed with the entry): they are recorded
+        under its client ids — and, if the price is past either, cancelled before the exit."""
         inst = self.portfolio.instrument
         if qty < inst.min_qty:
             return
         ref = self.reference_price()
         sell = side is Side.SELL
         past = (ref <= stop or ref >= take_profit) if sell else (ref >= stop or ref <= take_profit)
-        if ref > ZERO and past:
+        if ref > ZERO and past and held is None:
             exit_ = SubmitOrder(side, OrderType.MARKET, qty, reduce_only=True, tag="exit at once")
             self.execute([exit_])
             return
+        stop_cmd, tp_cmd = self._exit_cmds(qty, side, stop, take_profit, tag, trail_bps)
+        stop_order = self._prepare(stop_cmd, group, held.stop_client_id if held else None)
+        if stop_order is None:
+            return
+        tp = self._prepare(tp_cmd, group, held.take_profit_client_id if held else None)
+        if tp is None:
+            self.venue.submit(stop_order)  # the stop alone still protects
+        else:
+            self.venue.submit_list([stop_order, tp])
+        if held is not None and ref > ZERO and past:
+            self._exit_now(stop_order, "exit at once")
+
+    def _exit_cmds(
+        self,
+        qty: Decimal,
+        side: Side,
+        stop: Decimal,
+        take_profit: Decimal,
+        tag: str,
+        trail_bps: int | None,
+    ) -> tuple[SubmitOrder, SubmitOrder]:
+        inst = self.portfolio.instrument
+        sell = side is Side.SELL
         off = self.stop_limit_offset
         limit: Decimal | None = None
         if off is not None:
@@ -403,14 +464,7 @@ class Engine:
             reduce_only=True,
             tag=tag or "take-profit",
         )
-        stop_order = self._prepare(stop_cmd, group)
-        if stop_order is None:
-            return
-        tp = self._prepare(tp_cmd, group)
-        if tp is None:
-            self.venue.submit(stop_order)  # the stop alone still protects
-        else:
-            self.venue.submit_list([stop_order, tp])
+        return stop_cmd, tp_cmd
 
     def _exit_now(self, stop: Order, tag: str) -> None:
         """Leave the position a stop was protecting at market (its siblings cancelled)."""

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
-from solbot.domain.messages import Bar, Event, ms_to_datetime
+from solbot.domain.messages import Bar, Event, SubmitOrder, ms_to_datetime
 from solbot.domain.orders import Order
 from solbot.domain.values import OrderId
 
 EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitPlan:
+    """A bracket's exits, known when its entry is sent: the stop and the take-profit as
+    the engine will arm them (``quantity`` is the entry's; the venue sizes what it rests)."""
+
+    group: str
+    stop: SubmitOrder
+    take_profit: SubmitOrder
+
+
+@dataclass(frozen=True, slots=True)
+class PendingExits:
+    """Exits a venue already holds for an entry (Binance: an OTOCO's pending pair, placed
+    by the exchange once the entry fully filled): the engine arms them under these client
+    ids and this quantity instead of sending new ones."""
+
+    quantity: Decimal
+    stop_client_id: str
+    take_profit_client_id: str
 
 
 class Clock(Protocol):
@@ -67,6 +90,15 @@ class Venue(Protocol):
 
     def client_id(self, order_id: OrderId) -> str:
         """The id this venue will know ``order_id`` by (recorded with the intent)."""
+        ...
+
+    def submit_bracket(self, entry: Order, exits: ExitPlan) -> None:
+        """A resting bracket entry: a venue that can rests its exits with it (placed when
+        it fills); else the same as ``submit``."""
+        ...
+
+    def pending_exits(self, group: str) -> PendingExits | None:
+        """The exits this venue placed with the (now fully filled) entry of ``group``."""
         ...
 
     def cancel(self, order_id: OrderId) -> None: ...

@@ -321,6 +321,9 @@ class LiveSession:
         plan = bracket_plan(restored.kv)
         if plan is not None and plan[0] in {OrderId(r.order_id) for r in restored.open_orders}:
             engine.expect_bracket(*plan)  # its fill, seen now, arms the OCO
+            exits = engine.exit_plan(pf.orders[plan[0]], plan[1])
+            if exits is not None:  # a resting entry: it may carry its exits (an OTOCO)
+                venue.restore_resting(pf.orders[plan[0]], exits)
 
     # ---------------------------------------------------------------- reconciling
     async def reconcile_start(self) -> None:

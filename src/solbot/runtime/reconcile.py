@@ -112,7 +112,13 @@ class Reconciler:
         out = []
         for sl, venue in self.session.pairs():
             open_orders = await venue.call(venue.ex.fetch_open_orders, sl.instrument.symbol)
-            foreign = [o for o in open_orders if str(o.get("id")) not in venue.by_venue_id]
+            pending = venue.pending_client_ids()  # OTOCO pairs of our resting entries
+            foreign = [
+                o
+                for o in open_orders
+                if str(o.get("id")) not in venue.by_venue_id
+                and str(o.get("clientOrderId")) not in pending
+            ]
             if foreign:
                 which = f" of {sl.symbol}" if len(self.session.venues) > 1 else ""
                 out.append(f"{len(foreign)} open order(s){which} on the exchange that are not ours")

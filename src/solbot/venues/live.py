@@ -24,7 +24,8 @@ What it relies on from Binance (binance/binance-spot-api-docs, ``rest-api.md``) 
   Authentication/permission: P0 halt. A rejection becomes ``OrderRejected`` with its reason.
 * **Order lists.** An OCO goes out as one ``POST /api/v3/orderList/oco`` (its legs share one
   balance lock at the exchange, as in our books) and is cancelled as one, ``DELETE
-  orderList`` ("Cancel Order list"), whose answer reports both legs.
+  orderList`` ("Cancel Order list"), whose answer reports both legs. A resting bracket
+  entry goes as an OTOCO with its exits (``venues.otoco``).
 * **Confirmations from answers.** A FULL order answer carries its fills ("Response - FULL"),
   a cancel's answer the order's status and executed quantity: both are booked at once. The
   rest — fills and endings — comes from polling (``venues.reports``), the same path in normal
@@ -65,6 +66,7 @@ from solbot.venues.capabilities import Capabilities
 from solbot.venues.clock import ExchangeClock
 from solbot.venues.exchange import classify, short
 from solbot.venues.fills import answer_trades
+from solbot.venues.otoco import ExchangeOtoco, Resting
 from solbot.venues.reports import ExchangeReports
 from solbot.venues.requests import oco_params, order_call
 from solbot.venues.traffic import TrafficGate
@@ -93,7 +95,7 @@ class VenueHealth:
     stream_trades: int = 0  # trades booked from the user data stream before any poll
 
 
-class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
+class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels, ExchangeOtoco):
     def __init__(
         self,
         exchange: Any,
@@ -142,6 +144,7 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
         # query (it lags): as of the last sync
         self.unsettled: set[OrderId] = set()
         self.touched_lists: set[str] = set()  # OCO groups with a fill: the other leg is done
+        self.resting: dict[str, Resting] = {}  # bracket entries sent as OTOCOs, by group
         self._unbookable: set[str] = set()  # trades reported P0 as impossible to book
         self._tasks: set[asyncio.Task[Any]] = set()
         self._kick = asyncio.Event()
@@ -173,10 +176,12 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
             for o in orders:  # no order lists here: the legs rest on their own
                 self.submit(o)
             return
+        stop, tp = sorted(orders, key=lambda o: 0 if o.type.is_stop else 1)
+        if self.adopt(stop, tp):  # placed by the exchange with their entry (an OTOCO)
+            return
         for o in orders:
             self.remember(o)
             self._sending.add(o.order_id)
-        stop, tp = sorted(orders, key=lambda o: 0 if o.type.is_stop else 1)
         self._spawn(self._send_oco(stop, tp))
 
     def cancel(self, order_id: OrderId) -> None:
@@ -214,6 +219,8 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
                 order = self.orders.get(e.order_id)
                 if order is not None and order.oco_group is not None:
                     self.touched_lists.add(order.oco_group)
+            elif not isinstance(e, OrderAccepted) and self.resting:
+                self.forget_resting(e.order_id)  # an entry that ended: no pair will follow
             self._sink(e)
         self.after()
 
@@ -302,14 +309,26 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
         legs: list[Order],
         request: Callable[[], Awaitable[Any]],
         answered: Callable[[dict[str, Any]], None],
+        on_refused: Callable[[str], bool] | None = None,
+        look_first: bool = False,
     ) -> None:
         """Send one order or one order list until its outcome is known: answered; found
-        after an unknown outcome; refused (``OrderRejected``); or absent after the lookup
-        window — then sent again under the same client ids, unless it holds a market order."""
+        after an unknown outcome; refused (``OrderRejected``, unless ``on_refused`` takes
+        it); or absent after the lookup window — then sent again under the same client ids,
+        unless it holds a market order. ``look_first``: it may be at the exchange already
+        (an OTOCO's pending pair): looked up first, sent only if absent."""
         attempt = 0
         since = time.monotonic()
         again = tried = False
         try:
+            if look_first:
+                found = await self.resolve(legs, since)
+                for o in legs:
+                    if o.order_id in found:
+                        self._accepted(o.order_id, found[o.order_id])
+                if found:
+                    return
+                tried = True
             while not self._closed:
                 if self._stopping:  # never sent, refused unprocessed, or absent: not again
                     reason = "not sent: the bot is stopping (kill switch or cancel on stop)"
@@ -350,6 +369,8 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels):
                         kind != "clock" or self.health.clock_problem is not None
                     ):  # a 429/418/-1021 was refused unprocessed: the gate or clock, then again
                         reason = f"{kind}: {short(exc)}"
+                        if on_refused is not None and on_refused(reason):
+                            return
                         self._emit(*(OrderRejected(o.order_id, self._now(), reason) for o in legs))
                         return
                     attempt += 1

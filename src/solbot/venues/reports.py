@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = ("open",)
+OPEN_STATUSES = ("open", "PENDING_NEW")  # ccxt passes PENDING_NEW (enums.md) through
 
 
 class ExchangeReports:

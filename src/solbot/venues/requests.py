@@ -17,7 +17,9 @@ every USDT pair — no STOP_LOSS):
   ``belowTrailingDelta`` (a sell) instead of ``belowStopPrice``;
 * an OCO → ``POST /api/v3/orderList/oco`` ("New Order list - OCO (TRADE)"): for a sell the
   *above* order is the ``LIMIT_MAKER`` take-profit and the *below* order the
-  ``STOP_LOSS_LIMIT`` stop; for a buy (closing a short) the other way round.
+  ``STOP_LOSS_LIMIT`` stop; for a buy (closing a short) the other way round;
+* a resting bracket entry with its exits → ``POST /api/v3/orderList/otoco`` ("New Order list
+  - OTOCO (TRADE)"): the entry is the working order, the OCO's legs its pending pair.
 
 Other exchanges get ccxt's unified forms (``stopLossPrice``, ``clientOrderId``); live trading
 refuses them until they have replay tests of their own (``capabilities.REPLAY_TESTED``).
@@ -123,3 +125,39 @@ def required_order_types(
             stop = "STOP_LOSS" if stop_limit_offset is None else "STOP_LOSS_LIMIT"
             out += [(kind, stop), (kind, "LIMIT_MAKER"), (kind, "ocoAllowed")]
     return out
+
+
+def otoco_params(
+    ex: Any,
+    entry: Order,
+    stop: Order,
+    take_profit: Order,
+    pending_qty: Decimal,
+    list_client_id: str,
+) -> dict[str, Any]:
+    """Binance's ``POST /api/v3/orderList/otoco`` parameters ("New Order list - OTOCO
+    (TRADE)"): ``entry`` the working order (LIMIT GTC, or LIMIT_MAKER when post-only), the
+    stop and the take-profit its pending pair, sized ``pending_qty`` (set when the list is
+    placed: the entry's quantity less the commission the buy may take in the base). For a
+    pending sell the *above* order is the LIMIT_MAKER take-profit and the *below* order the
+    STOP_LOSS_LIMIT stop, as in an OCO."""
+    symbol = entry.symbol
+    oco = oco_params(ex, stop, take_profit, list_client_id)
+    params: dict[str, Any] = {
+        "symbol": oco["symbol"],
+        "listClientOrderId": list_client_id,
+        "newOrderRespType": "FULL",
+        "workingType": "LIMIT_MAKER" if entry.post_only else "LIMIT",
+        "workingSide": entry.side.value.upper(),
+        "workingClientOrderId": entry.client_id,
+        "workingPrice": ex.price_to_precision(symbol, float(entry.price or 0)),
+        "workingQuantity": ex.amount_to_precision(symbol, float(entry.quantity)),
+        "pendingSide": oco["side"],
+        "pendingQuantity": ex.amount_to_precision(symbol, float(pending_qty)),
+    }
+    if not entry.post_only:
+        params["workingTimeInForce"] = "GTC"
+    for key, value in oco.items():  # aboveType -> pendingAboveType, ...
+        if key.startswith(("above", "below")):
+            params["pending" + key[0].upper() + key[1:]] = value
+    return params

@@ -64,7 +64,7 @@ from solbot.domain.values import (
     to_decimal,
 )
 from solbot.engine.portfolio import hold_key, order_reservation
-from solbot.engine.ports import EventSink
+from solbot.engine.ports import EventSink, ExitPlan, PendingExits
 
 DEFAULT_SLIPPAGE = Decimal("0.0005")
 BASE_FEE_STEP = Decimal("0.00000001")  # Binance commissions have 8 decimals
@@ -199,6 +199,16 @@ class SimulatedExchange:
         """An order list (the legs of an OCO): submitted together, one shared hold."""
         for order in orders:
             self.submit(order)
+
+    def submit_bracket(self, entry: Order, exits: ExitPlan) -> None:
+        """A resting bracket entry: the engine arms its exits once the fill is applied, as
+        for any bracket; they match from the next bar. (An OTOCO's pending pair is on the
+        book from the fill's instant: within the fill's own bar a backtest lets neither exit
+        fill — kinder than Binance for a stop, stricter for a take-profit.)"""
+        self.submit(entry)
+
+    def pending_exits(self, group: str) -> PendingExits | None:
+        return None
 
     def client_id(self, order_id: OrderId) -> str:
         return order_id
