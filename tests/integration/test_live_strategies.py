@@ -1,11 +1,13 @@
 """The strategies users run, live against the emulator with every behaviour mode on at once:
 our clock 2.5 s ahead of the exchange's, a 3 s lookup lag, fees in BNB, a request-weight limit
 the bot's polling would exceed, and 20 % random faults (429, 500, answers lost after the work).
-``trend``, ``meanrev`` and the default ``solbot`` trade brackets; each must show:
+``trend``, ``meanrev`` (here with resting bids: each an OTOCO, its exits on the book from the
+fill's instant) and the default ``solbot`` trade brackets; each must show:
 
 * every entry that filled is protected at the exchange (an OCO of a STOP_LOSS_LIMIT and a
-  LIMIT_MAKER) within 1 s of its fill, or later only by what a fault the emulator logged on
-  its way explains (a 429's Retry-After holds every request; an entry whose answer was lost is
+  LIMIT_MAKER, or an OTOCO's pending pair) within 1 s of its fill, or later only by what a
+  fault the emulator logged on its way explains (a 429's Retry-After holds every request; an
+  entry whose answer was lost is
   known once the stream or the lagging order query reports it; an OCO refused before the work
   is absent only after the lookup window) — or was left by a sell at market because its stop
   could not rest (or the price passed it while the OCO's lost answer was looked up), or its
@@ -146,9 +148,9 @@ def _entry_filled(home: Path) -> bool:
     [
         ("solbot", "{}"),  # fixed stops (its trend part too)
         ("trend", '{"exchange_trail": true}'),  # its stop a trailing stop at the exchange
-        ("meanrev", "{}"),
+        ("meanrev", '{"entry_bps": 5}'),  # resting bids: OTOCOs (plain meanrev: in solbot)
     ],
-    ids=["solbot", "trend-trailing", "meanrev"],
+    ids=["solbot", "trend-trailing", "meanrev-bids"],
 )
 def test_brackets_live_under_every_behaviour_mode(
     tmp_path: Path, strategy: str, params: str
@@ -191,7 +193,8 @@ def test_brackets_live_under_every_behaviour_mode(
             bot.kill_hard()
         assert code == 10, bot.output()[-3000:]
         state = assert_books_equal(home, emu)  # BNB included; no client id twice
-        assert not [o for o in state["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+        resting = ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")
+        assert not [o for o in state["orders"] if o["status"] in resting]
         assert state["in_window_requests"] == 0
         assert state["weight_429s"] == 0, state["weight_minutes"]  # the gate kept under it
         delays, at_market, cut = protection_delays(home, state, "exchange_trail" in params)

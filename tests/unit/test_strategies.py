@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal as D
 
 import numpy as np
@@ -213,3 +214,27 @@ def test_dust_worth_less_than_the_minimum_notional_is_no_position_and_blocks_no_
     assert strat.held() == 0 and strat.exit_all("x") == ()
     engine.portfolio.position.qty = D("1")  # 20 USDT: a position
     assert strat.held() == D("1")
+
+
+def test_mean_reversion_with_entry_bps_bids_under_the_close_and_withdraws_an_unfilled_bid():
+    x = np.arange(120)
+    closes = list(100 + 0.4 * np.sin(x * 1.3))
+    closes += [97.0, 96.5, 97.5, 99.0, 100.2, 100.1]
+    res = run_backtest(market(closes), MeanReversion(rsi_max=50, entry_bps=30))
+    bars = market(closes)
+    entries = [o for o in res.engine.portfolio.orders.values() if o.tag == "mr-entry"]
+    assert entries and all(o.type is OrderType.LIMIT for o in entries)
+    for o in entries:  # 30 bps under the close of the bar it was sent on, rounded down
+        i = int(np.searchsorted(bars.ts, o.created_ts))
+        assert o.price == D(str(bars.close[i])) * (1 - D("0.003")) // D("0.01") * D("0.01")
+    assert any(o.status is OrderStatus.FILLED for o in entries)
+    for o in entries:  # a bid rests one bar at most: filled, or withdrawn at the next bar
+        assert o.status in (OrderStatus.FILLED, OrderStatus.CANCELLED), o.status
+    assert res.engine.portfolio.position.is_flat
+    far = run_backtest(market(closes), MeanReversion(rsi_max=50, entry_bps=150))
+    bids = [o for o in far.engine.portfolio.orders.values() if o.tag == "mr-entry"]
+    # 1.5 % under: never reached here; each bid withdrawn at the next bar (a new one may follow)
+    assert bids and all(o.status is OrderStatus.CANCELLED for o in bids)
+    sent = sorted(int(np.searchsorted(bars.ts, o.created_ts)) for o in bids)
+    assert all(b - a >= 2 for a, b in itertools.pairwise(sent))  # cancel bar between
+    assert not far.engine.portfolio.open_orders()
