@@ -173,7 +173,9 @@ def backtest(
         Path, typer.Option("--data", help="freqtrade JSON, Binance CSV/zip or Parquet")
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for result.json/report.html")],
-    strategy: Annotated[str, typer.Option(help="strategy name")] = "solbot",
+    strategy: Annotated[
+        str, typer.Option(help="built-in name, path/to/file.py[:Class] or an entry point")
+    ] = "solbot",
     start: Annotated[str | None, typer.Option("--from", help="first bar time (ISO, UTC)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="end time, exclusive (ISO, UTC)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,

@@ -170,15 +170,12 @@ def check_lookahead_command(
     """Prove a strategy does not look ahead: its decisions must be identical when the data
     ends at randomly chosen bars. Exit 0 when they are, 6 when they are not."""
     from solbot.research.lookahead import check_lookahead
-    from solbot.strategies import REGISTRY
+    from solbot.strategies import resolve
 
     with errors():
-        if strategy not in REGISTRY:
-            from solbot.cli import UsageError
-
-            raise UsageError(f"unknown strategy {strategy!r}; choose from {sorted(REGISTRY)}")
+        cls = resolve(strategy)
         bars = load_checked(data, Gaps.warn)
-        report = check_lookahead(bars, REGISTRY[strategy], checkpoints=checkpoints, seed=seed)
+        report = check_lookahead(bars, cls, checkpoints=checkpoints, seed=seed)
         if report.ok:
             out.print(
                 f"{strategy}: no look-ahead — {report.decisions} decisions identical at "

@@ -243,3 +243,51 @@ def test_run_refuses_a_damaged_database_with_exit_8_and_leaves_it_untouched(tmp_
     r = solbot("run", "--home", str(tmp_path))
     assert r.returncode == 8 and "is empty, but this home held an account" in r.stderr, r.stderr
     assert db.read_bytes() == b""
+
+
+OWN_STRATEGY = '''
+from decimal import Decimal
+
+from solbot.domain.messages import SubmitOrder
+from solbot.domain.values import OrderType, Side
+from solbot.engine.strategy import NO_COMMANDS, Strategy
+
+
+class EveryHundredBars(Strategy):
+    """Buys on every 100th bar, sells on every 100th bar after that."""
+
+    name = "hundred"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def on_bar(self, bar):
+        self.n += 1
+        if self.n % 200 == 100:
+            return (SubmitOrder(Side.BUY, OrderType.MARKET, Decimal("1")),)
+        if self.n % 200 == 0 and self.ctx.position_qty > 0:
+            qty = self.ctx.instrument.qty(self.ctx.position_qty)
+            return (SubmitOrder(Side.SELL, OrderType.MARKET, qty, reduce_only=True),)
+        return NO_COMMANDS
+'''
+
+
+def test_a_users_own_strategy_file_backtests_and_passes_the_lookahead_check(tmp_path):
+    data = shared_file("SOL_USDT-4h.json")
+    own = tmp_path / "own.py"
+    own.write_text(OWN_STRATEGY)
+    r = solbot(
+        "backtest", "--data", str(data), "--strategy", str(own), "--out", str(tmp_path / "o")
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert result["metrics"]["trades"] > 10, result["metrics"]
+    r = solbot("check-lookahead", "--data", str(data), "--strategy", f"{own}:EveryHundredBars")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (tmp_path / "bad.py").write_text("class Oops(:\n")
+    r = solbot(
+        "backtest", "--data", str(data), "--strategy", str(tmp_path / "bad.py"), "--out", "x"
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "syntax error at line 1" in r.stderr, r.stderr

@@ -1,6 +1,26 @@
-"""Strategies. ``REGISTRY`` maps the names the CLI accepts to strategy classes."""
+"""Strategies. ``REGISTRY`` maps the built-in names to strategy classes; ``resolve`` also
+finds a user's own strategy wherever ``--strategy`` / ``SOLBOT_STRATEGY`` names it:
+
+* a built-in name (``solbot``, ``trend``, …);
+* a Python file, ``path/to/file.py`` (its one ``Strategy`` subclass) or
+  ``path/to/file.py:ClassName``;
+* an installed package's entry point in the group ``solbot.strategies``
+  (``[project.entry-points."solbot.strategies"] mystrat = "mypkg.strat:MyStrategy"``).
+
+A spec that cannot be loaded — no such file, a syntax error, no strategy class, two without a
+name, a parameter the class does not take — raises ``StrategyError`` (a ``ValueError``: one
+line, exit 2 from the CLI) naming the spec and what is wrong.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
 
 from solbot.engine.strategy import Strategy
 from solbot.strategies.donchian import DonchianBreakout
@@ -18,10 +38,124 @@ REGISTRY: dict[str, type[Strategy]] = {
     MeanReversion.name: MeanReversion,
     RegimeSwitcher.name: RegimeSwitcher,
 }
+ENTRY_POINTS = "solbot.strategies"
+
+_loaded: dict[tuple[Path, int, int], ModuleType] = {}  # (file, mtime ns, size) -> module
 
 
-def create(name: str, **params: object) -> Strategy:
-    cls = REGISTRY.get(name)
-    if cls is None:
-        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(sorted(REGISTRY))}")
-    return cls(**params)
+class StrategyError(ValueError):
+    """A strategy spec that cannot be loaded or built (one line)."""
+
+
+def create(spec: str, **params: object) -> Strategy:
+    cls = resolve(spec)
+    try:
+        return cls(**params)
+    except StrategyError:
+        raise
+    except ValueError as exc:  # the class's own check of its parameters (it names them)
+        raise StrategyError(str(exc)) from None
+    except TypeError as exc:  # an unknown or missing parameter of a class that does not check
+        raise StrategyError(f"strategy {spec!r}: bad parameters: {exc}") from None
+
+
+def resolve(spec: str) -> type[Strategy]:
+    """The strategy class ``spec`` names (see the module's docstring)."""
+    if spec in REGISTRY:
+        return REGISTRY[spec]
+    path_part, _, class_name = spec.partition(":") if spec.count(":") == 1 else (spec, "", "")
+    if path_part.endswith(".py"):
+        return _from_file(Path(path_part), class_name or None, spec)
+    found = _entry_point(spec)
+    if found is not None:
+        return found
+    raise StrategyError(
+        f"unknown strategy {spec!r}; choose from {', '.join(sorted(REGISTRY))}, a file "
+        f"path/to/file.py[:Class], or an installed {ENTRY_POINTS!r} entry point"
+    )
+
+
+def source_file(spec: str) -> Path | None:
+    """The file a file spec loads from (to carry into a release and hash), else None."""
+    path_part = spec.partition(":")[0] if spec.count(":") == 1 else spec
+    return Path(path_part).resolve() if path_part.endswith(".py") else None
+
+
+def source_sha256(spec: str) -> str | None:
+    """The sha256 of the file a file spec loads (what ran is what was tested)."""
+    path = source_file(spec)
+    if path is None or not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _from_file(path: Path, class_name: str | None, spec: str) -> type[Strategy]:
+    path = path.resolve()
+    try:
+        st = path.stat()
+    except OSError:
+        raise StrategyError(f"strategy file {str(path)!r} does not exist") from None
+    key = (path, st.st_mtime_ns, st.st_size)
+    module = _loaded.get(key)
+    if module is None:
+        module = _import_file(path)
+        _loaded[key] = module
+    mine = [
+        c
+        for c in vars(module).values()
+        if inspect.isclass(c)
+        and issubclass(c, Strategy)
+        and c.__module__ == module.__name__
+        and not inspect.isabstract(c)
+    ]
+    if class_name is not None:
+        chosen = vars(module).get(class_name)
+        if not (inspect.isclass(chosen) and issubclass(chosen, Strategy)):
+            raise StrategyError(f"{spec}: {path.name} has no Strategy subclass {class_name!r}")
+        return chosen
+    if not mine:
+        raise StrategyError(f"{spec}: {path.name} defines no Strategy subclass")
+    if len(mine) > 1:
+        names = ", ".join(sorted(c.__name__ for c in mine))
+        raise StrategyError(f"{spec}: {path.name} defines {names}; name one as {spec}:Class")
+    return mine[0]
+
+
+def _import_file(path: Path) -> ModuleType:
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:10]
+    name = f"solbot_user_strategies.{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise StrategyError(f"strategy file {str(path)!r} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        raise StrategyError(
+            f"strategy file {path.name}: syntax error at line {exc.lineno}: {exc.msg}"
+        ) from None
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise StrategyError(
+            f"strategy file {path.name}: importing it failed: {type(exc).__name__}: {exc}"
+        ) from None
+    return module
+
+
+def _entry_point(name: str) -> type[Strategy] | None:
+    for ep in metadata.entry_points(group=ENTRY_POINTS):
+        if ep.name != name:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise StrategyError(
+                f"strategy {name!r} (entry point {ep.value}): loading failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+            raise StrategyError(f"strategy {name!r} (entry point {ep.value}) is not a Strategy")
+        return cls
+    return None
