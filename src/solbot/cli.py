@@ -224,7 +224,7 @@ def run_backtest_command(
 
     from solbot.reporting.report import write_report, write_result
     from solbot.runtime.backtest import BacktestConfig, instrument_for, run_backtest
-    from solbot.strategies import create
+    from solbot.strategies import create, source_sha256
     from solbot.venues.sim import SimConfig
 
     params = parse_params(param)
@@ -252,6 +252,7 @@ def run_backtest_command(
         result = run_backtest(bars, strat, config, progress=update)
     payload_params = {
         "strategy": strategy,
+        "strategy_sha256": source_sha256(strategy),  # a file's (deploy checks it)
         **params,
         "cash": cash,
         "fee": fee,

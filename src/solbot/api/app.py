@@ -28,6 +28,7 @@ from solbot.api.guard import BodyGuard, Hardened, token_refusal
 from solbot.domain.messages import ms_to_datetime
 from solbot.ops.killswitch import engage, single_line
 from solbot.persistence.store import row_dict
+from solbot.strategies import source_sha256
 
 if TYPE_CHECKING:
     from solbot.runtime.service import BotService
@@ -302,6 +303,8 @@ def create_app(service: BotService) -> FastAPI:
         return {
             "symbol": sl.symbol,
             "strategy": st.name,
+            "spec": s.settings.strategy,
+            "source_sha256": source_sha256(s.settings.strategy),  # a strategy file's
             "params": params,
             "trading_state": sl.engine.risk.state.value,
             "paused": s.paused,

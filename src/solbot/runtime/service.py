@@ -40,6 +40,7 @@ from solbot.runtime.exitcodes import EXIT_INTERNAL, EXIT_KILLED, EXIT_OK
 from solbot.runtime.feeds import BarFeed
 from solbot.runtime.multi import ExposureCap
 from solbot.runtime.sleeve import Sleeve
+from solbot.strategies import source_sha256
 from solbot.venues.sim import SimulatedExchange
 
 if TYPE_CHECKING:
@@ -186,6 +187,8 @@ class BotService:
                 "market": s.market.value,
                 "symbols": [sl.symbol for sl in self.sleeves],
                 "resumed": len(fresh) < len(self.sleeves),
+                "strategy": s.strategy,
+                "strategy_sha256": source_sha256(s.strategy),  # a file's: what runs
             },
         )
 

@@ -41,6 +41,7 @@ REGISTRY: dict[str, type[Strategy]] = {
 ENTRY_POINTS = "solbot.strategies"
 
 _loaded: dict[tuple[Path, int, int], ModuleType] = {}  # (file, mtime ns, size) -> module
+_ran: dict[Path, str] = {}  # file -> sha256 of the source last loaded from it
 
 
 class StrategyError(ValueError):
@@ -82,11 +83,14 @@ def source_file(spec: str) -> Path | None:
 
 
 def source_sha256(spec: str) -> str | None:
-    """The sha256 of the file a file spec loads (what ran is what was tested)."""
+    """The sha256 of the source a file spec ran (the bytes last loaded from it in this
+    process; the file's own before it is loaded), else None: what ran is what was tested."""
     path = source_file(spec)
-    if path is None or not path.is_file():
+    if path is None:
         return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    if path in _ran:
+        return _ran[path]
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def _from_file(path: Path, class_name: str | None, spec: str) -> type[Strategy]:
@@ -130,7 +134,8 @@ def _import_file(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look their module up
     try:
-        spec.loader.exec_module(module)
+        source = path.read_bytes()  # run exactly the bytes hashed
+        exec(compile(source, str(path), "exec"), module.__dict__)
     except SyntaxError as exc:
         sys.modules.pop(name, None)
         raise StrategyError(
@@ -141,6 +146,7 @@ def _import_file(path: Path) -> ModuleType:
         raise StrategyError(
             f"strategy file {path.name}: importing it failed: {type(exc).__name__}: {exc}"
         ) from None
+    _ran[path] = hashlib.sha256(source).hexdigest()
     return module
 
 
