@@ -149,7 +149,7 @@ def test_bad_data_file_gives_one_line_and_exit_3(tmp_path, content, name, needle
                 "--param",
                 "entry_period=0",
             ],
-            "periods",
+            "entry_period",
         ),
         (["backtest", "--data", "D", "--out", "x", "--cash", "lots"], "--cash"),
         (["backtest", "--data", "D", "--out", "x", "--slippage", "2"], "slippage"),

@@ -10,6 +10,7 @@ from solbot.domain.instruments import Instrument
 from solbot.domain.messages import Bar, Command, Event, Fill
 from solbot.domain.orders import Order
 from solbot.domain.values import OrderId, TradingState
+from solbot.engine.params import Param
 from solbot.indicators.feed import IndicatorSpec, Series
 
 if TYPE_CHECKING:
@@ -73,6 +74,9 @@ class Strategy:
 
     name: ClassVar[str] = "base"
     needs: ClassVar[frozenset[str]] = ORDER_KINDS
+    # what it can be tuned by (``engine.params``): checked when it is built, searched by
+    # ``solbot optimize``
+    parameters: ClassVar[dict[str, Param]] = {}
     ctx: StrategyContext
 
     def __init__(self, **params: Any) -> None:

@@ -20,38 +20,12 @@ from typing import Any
 import numpy as np
 
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
+from solbot.engine.params import Param
 from solbot.reporting.metrics import Metrics, compute_metrics
 from solbot.reporting.trades import Trade
 from solbot.runtime.backtest import BacktestConfig, instrument_for, run_backtest
-from solbot.strategies import create
+from solbot.strategies import create, resolve
 
-Space = dict[str, tuple[float, float, type]]
-SPACES: dict[str, Space] = {
-    "donchian": {"entry_period": (10, 60, int), "exit_period": (5, 30, int)},
-    "trend": {
-        "entry_period": (10, 60, int),
-        "adx_min": (15, 35, float),
-        "trail_atr": (0.8, 4.0, float),
-        "tp_r": (1.5, 5.0, float),
-    },
-    "meanrev": {
-        "period": (10, 40, int),
-        "k": (1.5, 3.0, float),
-        "rsi_max": (20, 45, float),
-        "stop_atr": (1.0, 3.0, float),
-    },
-    "grid": {
-        "period": (10, 60, int),
-        "atr_factor": (0.4, 1.5, float),
-        "breakout": (0.01, 0.05, float),
-    },
-    "solbot": {
-        "trend_entry_period": (10, 60, int),
-        "trend_trail_atr": (0.8, 4.0, float),
-        "adx_trend": (18, 35, float),
-        "mr_k": (1.5, 3.0, float),
-    },
-}
 WARMUP_BARS = 200
 
 
@@ -60,15 +34,20 @@ def objective_value(m: Metrics, dd_penalty: float = 2.0) -> float:
     return sharpe - dd_penalty * m.max_drawdown
 
 
-def suggest(trial: Any, space: Space) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, (lo, hi, kind) in space.items():
-        out[name] = (
-            trial.suggest_int(name, int(lo), int(hi))
-            if kind is int
-            else trial.suggest_float(name, float(lo), float(hi))
+def search_space(strategy: str) -> dict[str, Param]:
+    """The parameters ``strategy`` declares for searching (``Strategy.parameters``)."""
+    declared = resolve(strategy).parameters
+    space = {name: p for name, p in declared.items() if p.searchable}
+    if not space:
+        raise ValueError(
+            f"{strategy}: declares no parameters to search (see Strategy.parameters in "
+            "docs/strategies.md)"
         )
-    return out
+    return space
+
+
+def suggest(trial: Any, space: dict[str, Param]) -> dict[str, Any]:
+    return {name: p.suggest(trial, name) for name, p in space.items()}
 
 
 def optimize(
@@ -88,9 +67,7 @@ def optimize(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = SPACES.get(strategy)
-    if space is None:
-        raise ValueError(f"no search space for {strategy!r}; choose from {sorted(SPACES)}")
+    space = search_space(strategy)
     if storage is not None:
         from solbot.persistence.store import normalize_url
 

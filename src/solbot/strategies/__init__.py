@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
+from solbot.engine.params import check_params
 from solbot.engine.strategy import Strategy
 from solbot.strategies.donchian import DonchianBreakout
 from solbot.strategies.grid import RangeGrid
@@ -49,9 +50,11 @@ class StrategyError(ValueError):
 
 
 def create(spec: str, **params: object) -> Strategy:
+    """The strategy ``spec`` names, built with ``params`` (declared ones converted to their
+    types and checked against their ranges first)."""
     cls = resolve(spec)
     try:
-        return cls(**params)
+        return cls(**check_params(cls.parameters, params))
     except StrategyError:
         raise
     except ValueError as exc:  # the class's own check of its parameters (it names them)

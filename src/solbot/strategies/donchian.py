@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from solbot.domain.messages import Bar, Command, Event, Fill, OrderDenied, SubmitOrder
 from solbot.domain.values import ZERO, OrderType, Side, quantize_down
+from solbot.engine.params import Float, Int, Param
 from solbot.engine.strategy import NO_COMMANDS, Strategy, StrategyContext
 from solbot.indicators.feed import IndicatorSpec, Series
 
@@ -20,6 +21,11 @@ from solbot.indicators.feed import IndicatorSpec, Series
 class DonchianBreakout(Strategy):
     name = "donchian"
     needs = frozenset({"market", "quote_market_buy"})
+    parameters: ClassVar[dict[str, Param]] = {
+        "entry_period": Int(20, 1, 1000, search=(10, 60), help="breakout lookback (bars)"),
+        "exit_period": Int(10, 1, 1000, search=(5, 30), help="exit channel lookback (bars)"),
+        "fraction": Float(1.0, 0.0001, 1.0, optimize=False, help="share of cash per entry"),
+    }
 
     def __init__(
         self,

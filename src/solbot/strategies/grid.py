@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from solbot.domain.messages import Bar, CancelAll, Command, Event, Fill, SubmitOrder
 from solbot.domain.values import ZERO, OrderType, Side
+from solbot.engine.params import Float, Int, Param
 from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.feed import IndicatorSpec
 from solbot.indicators.regime import Regime
@@ -28,6 +29,12 @@ from solbot.strategies.managed import ManagedStrategy
 class RangeGrid(ManagedStrategy):
     name = "grid"
     needs = frozenset({"limit", "post_only", "market"})
+    parameters: ClassVar[dict[str, Param]] = {
+        "period": Int(20, 2, 1000, search=(10, 60), help="range lookback (bars)"),
+        "atr_factor": Float(0.6, 0.01, 20.0, search=(0.4, 1.5), help="level spacing (ATRs)"),
+        "breakout": Float(0.02, 0.0001, 1.0, search=(0.01, 0.05), help="range exit share"),
+        "cap": Float(0.35, 0.0001, 1.0, optimize=False, help="most of equity in the grid"),
+    }
 
     def __init__(
         self,

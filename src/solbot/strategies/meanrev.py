@@ -10,10 +10,11 @@ is withdrawn."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from solbot.domain.messages import Bar, CancelAll, Command, SubmitBracket, SubmitOrder
 from solbot.domain.values import ZERO, OrderType, Side
+from solbot.engine.params import Float, Int, Param
 from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.feed import IndicatorSpec
 from solbot.strategies.managed import ManagedStrategy
@@ -22,6 +23,14 @@ from solbot.strategies.managed import ManagedStrategy
 class MeanReversion(ManagedStrategy):
     name = "meanrev"
     needs = frozenset({"market", "bracket"})
+    parameters: ClassVar[dict[str, Param]] = {
+        "period": Int(20, 2, 1000, search=(10, 40), help="Bollinger lookback (bars)"),
+        "k": Float(2.0, 0.1, 10.0, search=(1.5, 3.0), help="band width (std devs)"),
+        "rsi_max": Float(35.0, 1.0, 99.0, search=(20, 45), help="oversold below"),
+        "stop_atr": Float(1.5, 0.05, 50.0, search=(1.0, 3.0), help="stop distance (ATRs)"),
+        "max_bars": Int(48, 1, 100_000, optimize=False, help="leave after this many bars"),
+        "entry_bps": Float(0.0, 0.0, 999.0, optimize=False, help="bid under the close (bps)"),
+    }
 
     def __init__(
         self,

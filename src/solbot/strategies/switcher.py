@@ -10,9 +10,10 @@ trade is managed by the strategy that opened it until it ends. All share one ris
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from solbot.domain.messages import Bar, Command, Fill
+from solbot.engine.params import Choice, Flag, Float, Int, Param
 from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.regime import Regime
 from solbot.strategies.grid import RangeGrid
@@ -25,6 +26,14 @@ from solbot.strategies.trend import TrendFollow
 class RegimeSwitcher(ManagedStrategy):
     name = "solbot"
     needs = frozenset({"market", "bracket", "limit", "post_only"})
+    parameters: ClassVar[dict[str, Param]] = {
+        "trend_entry_period": Int(20, 2, 1000, search=(10, 60), help="trend's lookback"),
+        "trend_trail_atr": Float(1.2, 0.05, 50.0, search=(0.8, 4.0), help="trend's stop"),
+        "adx_trend": Float(25.0, 0.0, 100.0, search=(18, 35), help="ADX of a trend regime"),
+        "mr_k": Float(2.0, 0.1, 10.0, search=(1.5, 3.0), help="meanrev's band width"),
+        "range_mode": Choice("meanrev", ("meanrev", "grid"), optimize=False),
+        "trend_exchange_trail": Flag(False, help="trend's stop trails at the exchange"),
+    }
 
     def __init__(self, range_mode: str = "meanrev", **params: Any) -> None:
         if range_mode not in ("meanrev", "grid"):

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from solbot.domain.messages import Bar, Command, SubmitBracket, SubmitOrder
 from solbot.domain.values import OrderType, Side
+from solbot.engine.params import Choice, Flag, Float, Int, Param
 from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.feed import IndicatorSpec
 from solbot.strategies.managed import ManagedStrategy
@@ -35,6 +36,16 @@ TRAIL_MIN_BPS, TRAIL_MAX_BPS = 10, 2000  # Binance's TRAILING_DELTA filter (as r
 class TrendFollow(ManagedStrategy):
     name = "trend"
     needs = frozenset({"market", "bracket"})
+    parameters: ClassVar[dict[str, Param]] = {
+        "entry_period": Int(20, 2, 1000, search=(10, 60), help="breakout lookback (bars)"),
+        "adx_min": Float(25.0, 0.0, 100.0, search=(15, 35), help="trend strength to enter"),
+        "trail_atr": Float(1.2, 0.05, 50.0, search=(0.8, 4.0), help="stop distance (ATRs)"),
+        "tp_r": Float(2.5, 0.1, 100.0, search=(1.5, 5.0), help="take-profit (R multiples)"),
+        "pyramid_size": Float(0.5, 0.0, 1.0, optimize=False, help="each add's size"),
+        "max_adds": Int(2, 0, 20, optimize=False, help="adds to a winning position"),
+        "direction": Choice("long", ("long", "short"), optimize=False),
+        "exchange_trail": Flag(False, help="trail the stop at the exchange"),
+    }
 
     def __init__(
         self,
