@@ -119,3 +119,24 @@ def test_an_installed_packages_entry_point_is_found(
     assert resolve("third").__name__ == "BuyTheThirdBar"
     with pytest.raises(StrategyError, match="is not a Strategy"):
         resolve("notone")
+
+
+def test_the_built_in_strategies_use_the_public_sdk() -> None:
+    """Built-ins import ``solbot.sdk`` and their own package; the few internals they share
+    beyond it are listed here with why (a user's strategy needs none of them)."""
+    import ast
+
+    allowed = {
+        "solbot.sdk",
+        "solbot.indicators.regime",  # the regime classifier the managed strategies share
+        "solbot.domain.values",  # quantize_down: donchian's quote amount
+        "solbot.domain.ledger",  # MARKET_BUY_LOCK_BUFFER: the risk sizing's headroom
+    }
+    src = Path(__file__).resolve().parents[2] / "src" / "solbot" / "strategies"
+    for path in src.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("solbot."):
+                mod = node.module or ""
+                assert mod in allowed or mod.startswith("solbot.strategies."), (path.name, mod)

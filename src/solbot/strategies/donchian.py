@@ -11,11 +11,26 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from solbot.domain.messages import Bar, Command, Event, Fill, OrderDenied, SubmitOrder
-from solbot.domain.values import ZERO, OrderType, Side, quantize_down
-from solbot.engine.params import Float, Int, Param
-from solbot.engine.strategy import NO_COMMANDS, Strategy, StrategyContext
-from solbot.indicators.feed import IndicatorSpec, Series
+from solbot.domain.values import quantize_down
+from solbot.sdk import (
+    NO_COMMANDS,
+    ZERO,
+    Bar,
+    Command,
+    Event,
+    Fill,
+    Float,
+    IndicatorSpec,
+    Int,
+    OrderDenied,
+    OrderType,
+    Param,
+    Series,
+    Side,
+    Strategy,
+    StrategyContext,
+    SubmitOrder,
+)
 
 
 class DonchianBreakout(Strategy):

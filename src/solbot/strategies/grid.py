@@ -17,12 +17,24 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from solbot.domain.messages import Bar, CancelAll, Command, Event, Fill, SubmitOrder
-from solbot.domain.values import ZERO, OrderType, Side
-from solbot.engine.params import Float, Int, Param
-from solbot.engine.strategy import NO_COMMANDS, StrategyContext
-from solbot.indicators.feed import IndicatorSpec
 from solbot.indicators.regime import Regime
+from solbot.sdk import (
+    NO_COMMANDS,
+    ZERO,
+    Bar,
+    CancelAll,
+    Command,
+    Event,
+    Fill,
+    Float,
+    IndicatorSpec,
+    Int,
+    OrderType,
+    Param,
+    Side,
+    StrategyContext,
+    SubmitOrder,
+)
 from solbot.strategies.managed import ManagedStrategy
 
 

@@ -16,9 +16,19 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from solbot.domain.messages import Bar, CancelOrder, Command, Event, Fill, SubmitOrder
-from solbot.domain.values import ZERO, OrderType, Side
-from solbot.engine.strategy import NO_COMMANDS, Strategy
+from solbot.sdk import (
+    NO_COMMANDS,
+    ZERO,
+    Bar,
+    CancelOrder,
+    Command,
+    Event,
+    Fill,
+    OrderType,
+    Side,
+    Strategy,
+    SubmitOrder,
+)
 
 
 class Ladder(Strategy):

@@ -12,11 +12,21 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from solbot.domain.messages import Bar, CancelAll, Command, Fill, SubmitOrder
-from solbot.domain.values import ZERO, OrderType, Side
-from solbot.engine.strategy import NO_COMMANDS, Strategy, StrategyContext
-from solbot.indicators.feed import IndicatorSpec
 from solbot.indicators.regime import Regime, RegimeParams, classify
+from solbot.sdk import (
+    NO_COMMANDS,
+    ZERO,
+    Bar,
+    CancelAll,
+    Command,
+    Fill,
+    IndicatorSpec,
+    OrderType,
+    Side,
+    Strategy,
+    StrategyContext,
+    SubmitOrder,
+)
 from solbot.strategies.risk import RiskManager, RiskParams
 
 _RISK_KEYS = set(RiskParams.__dataclass_fields__)

@@ -12,11 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from solbot.domain.messages import Bar, CancelAll, Command, SubmitBracket, SubmitOrder
-from solbot.domain.values import ZERO, OrderType, Side
-from solbot.engine.params import Float, Int, Param
-from solbot.engine.strategy import NO_COMMANDS, StrategyContext
-from solbot.indicators.feed import IndicatorSpec
+from solbot.sdk import (
+    NO_COMMANDS,
+    ZERO,
+    Bar,
+    CancelAll,
+    Command,
+    Float,
+    IndicatorSpec,
+    Int,
+    OrderType,
+    Param,
+    Side,
+    StrategyContext,
+    SubmitBracket,
+    SubmitOrder,
+)
 from solbot.strategies.managed import ManagedStrategy
 
 

@@ -17,9 +17,8 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
-from solbot.domain.instruments import Instrument
 from solbot.domain.ledger import MARKET_BUY_LOCK_BUFFER
-from solbot.domain.values import ZERO
+from solbot.sdk import ZERO, Instrument
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

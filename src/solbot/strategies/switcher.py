@@ -12,10 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from solbot.domain.messages import Bar, Command, Fill
-from solbot.engine.params import Choice, Flag, Float, Int, Param
-from solbot.engine.strategy import NO_COMMANDS, StrategyContext
 from solbot.indicators.regime import Regime
+from solbot.sdk import (
+    NO_COMMANDS,
+    Bar,
+    Choice,
+    Command,
+    Fill,
+    Flag,
+    Float,
+    Int,
+    Param,
+    StrategyContext,
+)
 from solbot.strategies.grid import RangeGrid
 from solbot.strategies.managed import ManagedStrategy, split_params
 from solbot.strategies.meanrev import MeanReversion

@@ -23,11 +23,22 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from solbot.domain.messages import Bar, Command, SubmitBracket, SubmitOrder
-from solbot.domain.values import OrderType, Side
-from solbot.engine.params import Choice, Flag, Float, Int, Param
-from solbot.engine.strategy import NO_COMMANDS, StrategyContext
-from solbot.indicators.feed import IndicatorSpec
+from solbot.sdk import (
+    NO_COMMANDS,
+    Bar,
+    Choice,
+    Command,
+    Flag,
+    Float,
+    IndicatorSpec,
+    Int,
+    OrderType,
+    Param,
+    Side,
+    StrategyContext,
+    SubmitBracket,
+    SubmitOrder,
+)
 from solbot.strategies.managed import ManagedStrategy
 
 TRAIL_MIN_BPS, TRAIL_MAX_BPS = 10, 2000  # Binance's TRAILING_DELTA filter (as recorded)
