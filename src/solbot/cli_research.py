@@ -187,3 +187,18 @@ def check_lookahead_command(
             f"{report.mismatch_at}: {report.detail}"
         )
         raise typer.Exit(EXIT_LOOKAHEAD)
+
+
+@app.command("new-strategy")
+def new_strategy(
+    name: Annotated[str, typer.Argument(help="the strategy's name (lower case, e.g. mystrat)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for NAME.py")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
+) -> None:
+    """Write a commented strategy template, NAME.py, that backtests as it is."""
+    from solbot.research.template import write_template
+
+    with errors():
+        path = write_template(name, out_dir, force)
+        out.print(f"wrote {path}")
+        out.print(f"next: solbot backtest --data FILE --strategy {path} --out runs/{name}")

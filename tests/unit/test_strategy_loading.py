@@ -140,3 +140,19 @@ def test_the_built_in_strategies_use_the_public_sdk() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("solbot."):
                 mod = node.module or ""
                 assert mod in allowed or mod.startswith("solbot.strategies."), (path.name, mod)
+
+
+def test_the_new_strategy_template_trades_as_it_is_and_refuses_bad_names(tmp_path: Path) -> None:
+    from solbot.data.synthetic import synthetic_market
+    from solbot.research.template import write_template
+    from solbot.runtime.backtest import run_backtest
+
+    path = write_template("my_strat", tmp_path)
+    bars, _ = synthetic_market(bars=3000, seed=8)
+    res = run_backtest(bars, create(str(path)))
+    entries = [o for o in res.engine.portfolio.orders.values() if o.tag == "my_strat-entry"]
+    assert len(entries) >= 3 and all(o.status.value == "filled" for o in entries)
+    with pytest.raises(ValueError, match="exists"):
+        write_template("my_strat", tmp_path)
+    with pytest.raises(ValueError, match="not a valid name"):
+        write_template("My-Strat", tmp_path)
