@@ -26,7 +26,9 @@ def _clean(x: Any) -> Any:
 @app.command()
 def optimize(
     data: Annotated[Path, typer.Option("--data", help="any supported data file")],
-    strategy: Annotated[str, typer.Option(help="donchian, trend, meanrev or solbot")] = "solbot",
+    strategy: Annotated[
+        str, typer.Option(help="built-in name, path/to/file.py[:Class] or an entry point")
+    ] = "solbot",
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials (per window)")] = 30,
     storage: Annotated[
         str | None, typer.Option(help="study storage URL (default: sqlite in --out)")
@@ -40,8 +42,21 @@ def optimize(
     ] = False,
     seed: Annotated[int, typer.Option()] = 0,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/optimize"),
+    objective: Annotated[
+        str,
+        typer.Option(
+            help="sharpe, sortino, calmar, sharpe-dd (Sharpe - 2 × max drawdown), profit-dd "
+            "(return - 2 × max drawdown) or module:function (of the backtest's Metrics)"
+        ),
+    ] = "sharpe-dd",
+    min_trades: Annotated[
+        int, typer.Option(min=0, help="trials with fewer round trips are penalised")
+    ] = 0,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="processes: trials (or walk-forward windows) in parallel")
+    ] = 1,
 ) -> None:
-    """Search strategy parameters (objective: Sharpe - 2 × max drawdown)."""
+    """Search a strategy's declared parameters (``Strategy.parameters``) with Optuna."""
     from solbot.research.optimize import optimize as run_optimize
     from solbot.research.optimize import walk_forward
     from solbot.research.report import write_walk_forward_report
@@ -52,10 +67,15 @@ def optimize(
         bar, update = progress_bar("walk-forward" if walk else "trials")
         if walk:
             with bar:
-                wf = walk_forward(bars, strategy, trials=trials, seed=seed, progress=update)
+                wf = walk_forward(
+                    bars, strategy, trials=trials, seed=seed, progress=update,
+                    objective=objective, min_trades=min_trades, jobs=jobs,
+                )  # fmt: skip
             payload = {
                 "strategy": strategy,
                 "trials_per_window": trials,
+                "objective": objective,
+                "min_trades": min_trades,
                 "out_of_sample": wf.metrics.to_json(),
                 "buy_and_hold": wf.buy_hold.to_json(),
                 "monte_carlo": wf.monte_carlo,
@@ -81,8 +101,9 @@ def optimize(
         name = study or f"{strategy}-{bars.symbol.replace('/', '')}-{bars.timeframe}"
         with bar:
             params, value, st = run_optimize(
-                bars, strategy, trials, seed=seed, storage=url, study_name=name, progress=update
-            )
+                bars, strategy, trials, seed=seed, storage=url, study_name=name,
+                progress=update, objective=objective, min_trades=min_trades, jobs=jobs,
+            )  # fmt: skip
         (out_dir / "best.json").write_text(
             json.dumps(
                 {

@@ -124,3 +124,30 @@ def test_check_lookahead_command(data_file):
         timeout=60,
     )
     assert bad.returncode == 2 and "unknown strategy" in bad.stderr
+
+
+def test_walk_forward_with_two_jobs_finds_what_one_job_finds(data_file):
+    """The windows' searches run in two processes; each is its own seeded study, so the
+    parameters chosen and the out-of-sample result are the same as with one."""
+    from solbot.data.importers import load_bars as load_any
+    from solbot.research.optimize import walk_forward
+
+    bars = load_any(data_file)
+    one = walk_forward(bars, "trend", trials=4, seed=3, objective="sortino", min_trades=2)
+    two = walk_forward(bars, "trend", trials=4, seed=3, objective="sortino", min_trades=2, jobs=2)
+    assert len(one.windows) >= 2
+    assert [w.params for w in one.windows] == [w.params for w in two.windows]
+    assert [w.train_score for w in one.windows] == [w.train_score for w in two.windows]
+    assert one.metrics == two.metrics
+
+
+def test_a_parallel_study_runs_every_trial_once_on_its_sqlite_storage(tmp_path, data_file):
+    from solbot.data.importers import load_bars as load_any
+    from solbot.research.optimize import optimize
+
+    bars = load_any(data_file)
+    url = f"sqlite:///{tmp_path / 'study.sqlite'}"
+    params, value, study = optimize(bars, "trend", 7, seed=1, storage=url, study_name="p", jobs=2)
+    assert len(study.trials) == 7 and all(t.state.name == "COMPLETE" for t in study.trials)
+    assert set(params) == {"entry_period", "adx_min", "trail_atr", "tp_r"}
+    assert value == max(t.value for t in study.trials)

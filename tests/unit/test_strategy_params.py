@@ -103,3 +103,23 @@ def test_a_users_strategy_file_declares_its_own_search_space(tmp_path: Path) -> 
     assert create(str(path), n="7").n == 7  # type: ignore[attr-defined]
     with pytest.raises(StrategyError, match="parameter n: '0' is outside"):
         create(str(path), n="0")
+
+
+def test_objectives_by_name_or_module_function_and_the_min_trades_penalty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from solbot.reporting.metrics import Metrics
+    from solbot.research.optimize import objective_fn, objective_value
+
+    m = Metrics(0.5, 0.4, 1.2, 1.6, 0.25, 1.6, 1.5, 0.5, 0.3, 4, "1", "15000", 0.9)
+    assert objective_value(m) == pytest.approx(1.2 - 2 * 0.25)  # today's sharpe-dd
+    assert objective_value(m, objective="sortino") == 1.6
+    assert objective_value(m, objective="profit-dd") == pytest.approx(0.5 - 0.5)
+    assert objective_value(m, objective="calmar", min_trades=8) == pytest.approx(1.6 - 5.0)
+    (tmp_path / "myobj.py").write_text("def score(m):\n    return m.win_rate * m.trades\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert objective_value(m, objective="myobj:score") == 2.0
+    with pytest.raises(ValueError, match="choose from sharpe, sortino"):
+        objective_fn("best")
+    with pytest.raises(ValueError, match="ModuleNotFoundError"):
+        objective_fn("no_such_mod:f")

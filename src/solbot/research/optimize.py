@@ -29,9 +29,54 @@ from solbot.strategies import create, resolve
 WARMUP_BARS = 200
 
 
-def objective_value(m: Metrics, dd_penalty: float = 2.0) -> float:
-    sharpe = m.sharpe if math.isfinite(m.sharpe) else 0.0
-    return sharpe - dd_penalty * m.max_drawdown
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+
+
+OBJECTIVES: dict[str, Callable[[Metrics], float]] = {
+    "sharpe": lambda m: _finite(m.sharpe),
+    "sortino": lambda m: _finite(m.sortino),
+    "calmar": lambda m: _finite(m.calmar),
+    "sharpe-dd": lambda m: _finite(m.sharpe) - 2.0 * m.max_drawdown,
+    "profit-dd": lambda m: _finite(m.total_return) - 2.0 * m.max_drawdown,
+}
+
+
+def objective_fn(name: str) -> Callable[[Metrics], float]:
+    """A named objective (``OBJECTIVES``) or ``module:function`` (a callable taking the
+    backtest's ``Metrics`` and returning a number to maximise)."""
+    if name in OBJECTIVES:
+        return OBJECTIVES[name]
+    module, sep, attr = name.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(
+            f"objective {name!r}: choose from {', '.join(OBJECTIVES)} or module:function"
+        )
+    import importlib
+
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"objective {name!r}: {type(exc).__name__}: {exc}") from None
+    if not callable(fn):
+        raise ValueError(f"objective {name!r} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def objective_value(
+    m: Metrics, dd_penalty: float = 2.0, objective: str = "sharpe-dd", min_trades: int = 0
+) -> float:
+    """The trial's score: the objective, less 10 × the share of ``min_trades`` missing (a
+    parameter set that barely trades is not a finding)."""
+    if objective == "sharpe-dd":
+        value = _finite(m.sharpe) - dd_penalty * m.max_drawdown
+    else:
+        value = float(objective_fn(objective)(m))
+        if not math.isfinite(value):
+            value = -1e9
+    if min_trades > 0 and m.trades < min_trades:
+        value -= 10.0 * (min_trades - m.trades) / min_trades
+    return value
 
 
 def search_space(strategy: str) -> dict[str, Param]:
@@ -62,9 +107,23 @@ def optimize(
     trade_from: int = 0,
     fixed: dict[str, Any] | None = None,
     config: BacktestConfig | None = None,
+    objective: str = "sharpe-dd",
+    min_trades: int = 0,
+    jobs: int = 1,
 ) -> tuple[dict[str, Any], float, Any]:
-    """``fixed``: parameters passed to the strategy as they are, not searched."""
+    """``fixed``: parameters passed to the strategy as they are, not searched. ``jobs`` > 1:
+    that many processes share the study (``storage`` is then required: SQLite on one
+    machine, PostgreSQL across machines), each running its share of ``trials`` with its own
+    sampler seed (``seed`` + its number) — the study then depends on their timing; with
+    ``jobs`` 1 a seed gives the same study every time."""
     import optuna
+
+    objective_fn(objective)  # a bad name fails here, not in every trial
+    if jobs > 1:
+        return _optimize_parallel(
+            bars, strategy, trials, seed, storage, study_name, dd_penalty, progress,
+            trade_from, fixed, config, objective, min_trades, jobs,
+        )  # fmt: skip
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = search_space(strategy)
@@ -81,18 +140,92 @@ def optimize(
     )
     done = [0]
 
-    def objective(trial: Any) -> float:
+    def objective_of_trial(trial: Any) -> float:
         params = suggest(trial, space)
         result = run_backtest(
             bars, create(strategy, **params, **(fixed or {})), config, trade_from=trade_from
         )
-        value = objective_value(result.metrics, dd_penalty)
+        value = objective_value(result.metrics, dd_penalty, objective, min_trades)
+        trial.set_user_attr("trades", result.metrics.trades)
         done[0] += 1
         if progress is not None:
             progress(done[0], trials)
         return value
 
-    study.optimize(objective, n_trials=trials)
+    study.optimize(objective_of_trial, n_trials=trials)
+    return dict(study.best_params), float(study.best_value), study
+
+
+def _worker(args: tuple[Any, ...]) -> int:
+    """One process's share of a parallel study (its own sampler seed, the shared storage)."""
+    (bars, strategy, trials, seed, storage, name, dd, trade_from, fixed, config, obj, mt) = args
+    optimize(
+        bars, strategy, trials, seed, storage, name, dd, None, trade_from, fixed, config,
+        obj, mt, jobs=1,
+    )  # fmt: skip
+    return int(trials)
+
+
+def _optimize_parallel(
+    bars: BarArrays,
+    strategy: str,
+    trials: int,
+    seed: int,
+    storage: str | None,
+    study_name: str | None,
+    dd_penalty: float,
+    progress: Callable[[int, int], None] | None,
+    trade_from: int,
+    fixed: dict[str, Any] | None,
+    config: BacktestConfig | None,
+    objective: str,
+    min_trades: int,
+    jobs: int,
+) -> tuple[dict[str, Any], float, Any]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import optuna
+
+    if storage is None:
+        raise ValueError("--jobs > 1 needs a study storage shared by the processes")
+    if study_name is None:
+        raise ValueError("--jobs > 1 needs a study name shared by the processes")
+    from solbot.persistence.store import normalize_url
+
+    storage = normalize_url(storage)
+    optuna.create_study(direction="maximize", storage=storage, study_name=study_name,
+                        load_if_exists=True)  # fmt: skip
+    shares = [trials // jobs + (1 if k < trials % jobs else 0) for k in range(jobs)]
+    done = 0
+    ctx = multiprocessing.get_context("spawn")  # no forked event loops, threads or locks
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(
+                _worker,
+                (
+                    bars,
+                    strategy,
+                    n,
+                    seed + k,
+                    storage,
+                    study_name,
+                    dd_penalty,
+                    trade_from,
+                    fixed,
+                    config,
+                    objective,
+                    min_trades,
+                ),
+            )
+            for k, n in enumerate(shares)
+            if n > 0
+        ]
+        for fut in as_completed(futures):
+            done += fut.result()
+            if progress is not None:
+                progress(done, trials)
+    study = optuna.load_study(study_name=study_name, storage=storage)
     return dict(study.best_params), float(study.best_value), study
 
 
@@ -145,7 +278,13 @@ def walk_forward(
     progress: Callable[[int, int], None] | None = None,
     fixed: dict[str, Any] | None = None,
     shortable: bool = False,
+    objective: str = "sharpe-dd",
+    min_trades: int = 0,
+    jobs: int = 1,
 ) -> WalkForward:
+    """``jobs`` > 1: the windows' searches (independent: each its own in-memory study and
+    seed) run in that many processes; the test months then run in order (each starts with
+    the equity the one before ended with). The result does not depend on ``jobs``."""
     starts = _month_starts(bars.ts)
     idx = [int(np.searchsorted(bars.ts, s)) for s in starts]
     windows: list[Window] = []
@@ -157,6 +296,8 @@ def walk_forward(
     trade_returns: list[float] = []
     cash = Decimal("10000")
     n_windows = max(0, len(idx) - train_months - test_months + 1)
+    inst = replace(instrument_for(bars.symbol), shortable=True) if shortable else None
+    plan: list[tuple[int, int, int, int]] = []  # (window, train start, train end, test end)
     for w in range(n_windows):
         tr0, tr1 = idx[w], idx[w + train_months]
         te1 = (
@@ -166,18 +307,14 @@ def walk_forward(
         )
         if te1 - tr1 < 24 or tr1 - tr0 < 24 * 30:
             continue
-        warm = max(0, tr0 - WARMUP_BARS)
-        inst = replace(instrument_for(bars.symbol), shortable=True) if shortable else None
-        params, score, _ = optimize(
-            bars.slice(warm, tr1),
-            strategy,
-            trials,
-            seed + w,
-            dd_penalty=dd_penalty,
-            trade_from=tr0 - warm,
-            fixed=fixed,
-            config=BacktestConfig(instrument=inst),
-        )
+        plan.append((w, tr0, tr1, te1))
+    searches = [
+        (bars, tr0, tr1, strategy, trials, seed + w, dd_penalty, fixed, inst, objective,
+         min_trades)
+        for w, tr0, tr1, _ in plan
+    ]  # fmt: skip
+    found = _search_windows(searches, jobs)
+    for (w, tr0, tr1, te1), (params, score) in zip(plan, found, strict=True):
         t_warm = max(0, tr1 - WARMUP_BARS)
         config = BacktestConfig(initial_cash=cash, instrument=inst)
         res = run_backtest(
@@ -235,6 +372,44 @@ def walk_forward(
     wf = WalkForward(strategy, windows, ts, equity, close, trades, metrics, buy_hold)
     wf.monte_carlo = monte_carlo(trade_returns, seed=seed)
     return wf
+
+
+def _search_window(args: tuple[Any, ...]) -> tuple[dict[str, Any], float]:
+    """One walk-forward window's search on its train months (warmed up before them)."""
+    bars, tr0, tr1, strategy, trials, seed, dd_penalty, fixed, inst, objective, mt = args
+    warm = max(0, tr0 - WARMUP_BARS)
+    params, score, _ = optimize(
+        bars.slice(warm, tr1),
+        strategy,
+        trials,
+        seed,
+        dd_penalty=dd_penalty,
+        trade_from=tr0 - warm,
+        fixed=fixed,
+        config=BacktestConfig(instrument=inst),
+        objective=objective,
+        min_trades=mt,
+    )
+    return params, score
+
+
+def _search_windows(
+    searches: list[tuple[Any, ...]], jobs: int
+) -> list[tuple[dict[str, Any], float]]:
+    if jobs <= 1 or len(searches) <= 1:
+        return [_search_window(a) for a in searches]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # each process gets only its window's bars (from 200 bars before its train months)
+    trimmed = []
+    for a in searches:
+        bars, tr0, tr1 = a[0], a[1], a[2]
+        lo = max(0, tr0 - WARMUP_BARS)
+        trimmed.append((bars.slice(lo, tr1), tr0 - lo, tr1 - lo, *a[3:]))
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        return list(pool.map(_search_window, trimmed))
 
 
 def monte_carlo(trade_returns: list[float], n: int = 500, seed: int = 0) -> dict[str, float]:
