@@ -277,3 +277,20 @@ def test_an_out_of_range_timestamp_is_named_with_its_file_and_row(tmp_path):
         DataError, match=r"SOL_USDT-1h\.json: row 3: timestamp 1e\+20 is not a time"
     ):
         load_bars(path)
+
+
+def test_resample_keeps_a_dropped_incomplete_last_bucket_out_of_the_one_before():
+    """reduceat runs its last segment to the array's end: the high, low and volume of the
+    last complete 4h bar once included the bars of the incomplete one after it."""
+    import numpy as np
+
+    from solbot.data.bars import BarArrays
+    from solbot.data.resample import resample
+
+    h = 3_600_000
+    ts = np.arange(6, dtype=np.int64) * h  # one whole 4h bucket, then two bars of the next
+    highs = np.array([10.0, 11, 12, 11, 99, 98])
+    lows = np.array([9.0, 9, 8, 9, 1, 2])
+    bars = BarArrays(ts, highs - 0.5, highs, lows, lows + 0.5, np.ones(6), "SOL/USDT", "1h")
+    (four,) = resample(bars, "4h").bars()
+    assert (four.high, four.low, four.volume) == (12.0, 8.0, 4.0)

@@ -16,19 +16,26 @@ def resample(bars: BarArrays, timeframe: str, drop_incomplete_last: bool = True)
     bucket = bars.ts // dst
     starts = np.concatenate([[0], np.nonzero(np.diff(bucket))[0] + 1])
     ends = np.concatenate([starts[1:], [len(bars)]])
-    if drop_incomplete_last and len(starts):
+    # reduce over every bucket first: reduceat runs its last segment to the array's end, so
+    # dropping the incomplete last bucket before would fold its bars into the one before
+    high = np.maximum.reduceat(bars.high, starts)
+    low = np.minimum.reduceat(bars.low, starts)
+    volume = np.add.reduceat(bars.volume, starts)
+    keep = len(starts)
+    if drop_incomplete_last and keep:
         last_complete = bars.ts[-1] + src >= (bucket[-1] + 1) * dst
         if not last_complete:
-            starts, ends = starts[:-1], ends[:-1]
+            keep -= 1
+    starts, ends = starts[:keep], ends[:keep]
     if not len(starts):
         raise DataError(f"not enough {bars.timeframe} bars for one {timeframe} bar")
     return BarArrays(
         ts=bucket[starts] * dst,
         open=bars.open[starts],
-        high=np.maximum.reduceat(bars.high, starts),
-        low=np.minimum.reduceat(bars.low, starts),
+        high=high[:keep],
+        low=low[:keep],
         close=bars.close[ends - 1],
-        volume=np.add.reduceat(bars.volume, starts),
+        volume=volume[:keep],
         symbol=bars.symbol,
         timeframe=timeframe,
         meta=dict(bars.meta),

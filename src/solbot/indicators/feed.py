@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from solbot.data.bars import BarArrays, FloatArray
+import numpy as np
+
+from solbot.data.bars import BarArrays, DataError, FloatArray, timeframe_ms
 from solbot.domain.messages import Bar
 from solbot.indicators import incremental as inc
 from solbot.indicators import vectorised as vec
@@ -64,8 +66,14 @@ class IndicatorSpec:
     acceleration: float = 0.02
     maximum: float = 0.2
     source: str = "close"
+    # an informative timeframe ("4h" under 1h bars): computed on bars of that timeframe
+    # resampled from the strategy's own, each visible from the bar that closes it on (never
+    # the forming one); "" is the strategy's own timeframe
+    timeframe: str = ""
 
     def vectorised(self, a: BarArrays) -> FloatArray:
+        if self.timeframe:
+            return _informative(self, a)
         src = getattr(a, self.source)
         p = self.period
         match self.kind:
@@ -92,7 +100,13 @@ class IndicatorSpec:
                 raise ValueError(f"unknown indicator {self.kind!r}")
         return vec.shift(out, self.shift)
 
-    def incremental(self) -> Incremental:
+    def incremental(self, base_ms: int | None = None) -> Incremental:
+        """``base_ms``: the bars' own timeframe (needed for an informative timeframe, to
+        see that a bar closes its higher-timeframe bar)."""
+        if self.timeframe:
+            if base_ms is None:
+                raise ValueError(f"{self}: an informative timeframe needs the bars' timeframe")
+            return _Resampled(replace(self, timeframe=""), base_ms, timeframe_ms(self.timeframe))
         p, src = self.period, self.source
         pick: Callable[[Bar], float]
         match self.kind:
@@ -127,6 +141,78 @@ class IndicatorSpec:
         return _Delay(base, self.shift) if self.shift > 0 else base
 
 
+def _informative(spec: IndicatorSpec, a: BarArrays) -> FloatArray:
+    """``spec`` on ``a`` resampled to ``spec.timeframe``, as seen from each of ``a``'s bars:
+    the value of the last higher-timeframe bar closed by then (a bucket is closed by the bar
+    that ends it, or by the first bar after it when the data has a gap there). The first
+    bucket is left out when the data starts inside it (it would be built from part of it)."""
+    from solbot.data.resample import resample
+
+    src, dst = timeframe_ms(a.timeframe), timeframe_ms(spec.timeframe)
+    if dst < src or dst % src:
+        raise ValueError(f"{spec}: {spec.timeframe} is not a multiple of {a.timeframe}")
+    if dst == src:
+        return replace(spec, timeframe="").vectorised(a)
+    out = np.full(len(a), np.nan)
+    if len(a) == 0:
+        return out
+    try:
+        htf = resample(a, spec.timeframe)
+    except DataError:
+        return out  # not one whole higher-timeframe bar yet
+    first = 1 if a.ts[0] % dst else 0  # the data starts inside the first bucket
+    htf = htf.slice(first, len(htf)) if first else htf
+    if len(htf) == 0:
+        return out
+    values = replace(spec, timeframe="").vectorised(htf)
+    seen = np.searchsorted(htf.ts + dst, a.ts + src, side="right") - 1
+    ok = seen >= 0
+    out[ok] = values[seen[ok]]
+    return out
+
+
+class _Resampled:
+    """Live twin of ``_informative``: builds each higher-timeframe bar from the bars as they
+    come and updates ``inner`` once that bar has closed."""
+
+    __slots__ = ("_base", "_bucket", "_dst", "_first", "_first_partial", "_inner", "_ohlcv",
+                 "_value")  # fmt: skip
+
+    def __init__(self, inner_spec: IndicatorSpec, base_ms: int, dst_ms: int) -> None:
+        if dst_ms % base_ms:
+            raise ValueError(f"{inner_spec}: the informative timeframe is not a multiple")
+        self._inner = inner_spec.incremental()
+        self._base, self._dst = base_ms, dst_ms
+        self._bucket: int | None = None
+        self._ohlcv: list[float] = []
+        self._first = True  # the first bucket seen: dropped when it started before the data
+        self._first_partial = False
+        self._value = math.nan
+
+    def _close(self) -> None:
+        assert self._bucket is not None
+        if not self._first_partial:
+            o, h, lo, c, v = self._ohlcv
+            self._value = self._inner.update(Bar(self._bucket, o, h, lo, c, v))
+        self._bucket, self._first_partial = None, False
+
+    def update(self, bar: Bar) -> float:
+        start = bar.ts // self._dst * self._dst
+        if self._bucket is not None and start != self._bucket:
+            self._close()  # a gap: its closing bar never came, a later one did
+        if self._bucket is None:
+            self._bucket = start
+            self._first_partial = self._first and bar.ts != start
+            self._first = False
+            self._ohlcv = [bar.open, bar.high, bar.low, bar.close, bar.volume]
+        else:
+            o, h, lo, _, v = self._ohlcv
+            self._ohlcv = [o, max(h, bar.high), min(lo, bar.low), bar.close, v + bar.volume]
+        if bar.ts + self._base >= start + self._dst:
+            self._close()
+        return self._value
+
+
 class Series:
     """What a strategy holds. ``value`` is the indicator at the current bar (NaN in warm-up)."""
 
@@ -150,12 +236,13 @@ class Series:
 class IndicatorFeed:
     """Owns every registered series; advanced by the engine once per bar."""
 
-    __slots__ = ("_history", "_series", "index")
+    __slots__ = ("_history", "_series", "base_ms", "index")
 
-    def __init__(self) -> None:
+    def __init__(self, base_ms: int | None = None) -> None:
         self._series: list[Series] = []
         self._history: BarArrays | None = None
         self.index = -1
+        self.base_ms = base_ms  # the bars' timeframe (informative series need it live)
 
     @property
     def precomputed(self) -> bool:
@@ -164,6 +251,7 @@ class IndicatorFeed:
     def preload(self, history: BarArrays) -> None:
         """Backtest mode: the bars to come are known; compute every series vectorised."""
         self._history = history
+        self.base_ms = timeframe_ms(history.timeframe)
         for s in self._series:
             s._values = s.spec.vectorised(history).tolist()
 
@@ -172,7 +260,7 @@ class IndicatorFeed:
         if self._history is not None:
             series._values = spec.vectorised(self._history).tolist()
         else:
-            series._inc = spec.incremental()
+            series._inc = spec.incremental(self.base_ms)
         self._series.append(series)
         return series
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from solbot import failpoints
-from solbot.data.bars import BarArrays
+from solbot.data.bars import BarArrays, timeframe_ms
 from solbot.domain.instruments import Instrument
 from solbot.domain.ledger import Ledger
 from solbot.domain.messages import (
@@ -130,6 +130,7 @@ class Sleeve:
         self.engine.on_bracket = self._record_bracket
         if live is not None:
             live.after = self.engine.on_venue_event_drain
+        self.engine.feed.base_ms = timeframe_ms(s.timeframe)  # informative series need it
         self.engine.start()
         if "last_bar" in restored.kv:  # marks equity and risk checks until the next bar
             self.last_bar = Bar(*json.loads(restored.kv["last_bar"]))
