@@ -194,3 +194,54 @@ def test_an_answer_from_the_minute_before_read_after_the_rollover_does_not_fill_
     assert g.used == 0 and g.delay(26, urgent=False) == 0.0
     g.observe(200, {"x-mbx-used-weight-1m": "3600"}, sent_minute=g.exchange_minute())
     assert g.used == 3600  # an answer of this minute still counts
+
+
+def test_a_clock_sync_held_at_the_gate_times_its_round_trip_from_the_send(monkeypatch) -> None:
+    """The soak saw every other minute silent: a resync waited 20 s at the gate, the
+    midpoint of ask-to-answer put the exchange's clock 10 s ahead, and each new minute's
+    budget was taken from the old minute's answers. The round trip now starts at the send."""
+    import asyncio
+
+    from solbot.venues import traffic
+    from solbot.venues.clock import ExchangeClock
+    from solbot.venues.live import VenueHealth
+
+    now = [1_800_000_000.0]
+    gate = TrafficGate(clock=lambda: now[0], wall=lambda: now[0])
+
+    async def no_wait(seconds: float) -> None:
+        now[0] += seconds  # the gate's wait passes on our fake clock
+
+    monkeypatch.setattr(traffic.asyncio, "sleep", no_wait)
+
+    class Binance:  # a ccxt client's shape, as the gate wraps it
+        def __init__(self) -> None:
+            self.options: dict[str, object] = {}
+
+        def sign(self, path, api, method, params):  # type: ignore[no-untyped-def]
+            return {"url": "https://api.binance.com/api/v3/time"}
+
+        async def fetch2(self, path, api="public", method="GET", params=None):  # type: ignore[no-untyped-def]
+            return await self.fetch("https://api.binance.com/api/v3/time", method)
+
+        async def fetch(self, url, method="GET", headers=None, body=None):  # type: ignore[no-untyped-def]
+            now[0] += 0.1  # 0.1 s each way
+            server = now[0] * 1000 + 3000  # the exchange's clock: 3 s ahead of ours
+            now[0] += 0.1
+            self.on_rest_response(200, "OK", url, method, {}, "")
+            return {"serverTime": server}
+
+        def on_rest_response(self, *args):  # type: ignore[no-untyped-def]
+            return None
+
+        async def fetch_time(self) -> float:
+            return float((await self.fetch2("time"))["serverTime"])
+
+    ex = Binance()
+    gate.install(ex)
+    gate.hold_until = now[0] + 20.0  # a 429's Retry-After: the resync waits 20 s
+    venue = ExchangeClock()
+    venue.ex, venue.health = ex, VenueHealth(traffic=gate)  # type: ignore[attr-defined]
+    offset = asyncio.run(venue.sync_clock())
+    assert abs(offset - 3000) < 1, offset  # was 13,100 ms
+    assert abs(gate.offset - 3.0) < 0.001

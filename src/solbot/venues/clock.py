@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from solbot.venues.traffic import SENT_AT
+
 if TYPE_CHECKING:
     from solbot.venues.live import VenueHealth
 
@@ -26,10 +28,22 @@ class ExchangeClock:
 
     async def sync_clock(self) -> float:
         """Set the client's timestamps by the exchange's clock (``GET /api/v3/time``, the
-        midpoint of the round trip); returns the exchange's clock minus ours, in ms."""
-        t0 = time.time()
-        server = await self.ex.fetch_time()
-        t1 = time.time()
+        midpoint of the round trip); returns the exchange's clock minus ours, in ms. The
+        round trip starts when the request leaves, not when it was asked for: held at the
+        traffic gate for 20 s, it would have put our estimate of the exchange's clock 10 s
+        ahead — signed requests refused as "ahead of the server's time", and each minute's
+        weight budget taken from the minute before's answers (every other minute silent)."""
+        wall = self.health.traffic.wall
+        sent: list[float] = []
+        token = SENT_AT.set(sent)
+        try:
+            t0 = wall()
+            server = await self.ex.fetch_time()
+            t1 = wall()
+        finally:
+            SENT_AT.reset(token)
+        if sent:
+            t0 = sent[-1]  # the send that was answered (after the gate and any retry)
         offset = float(server) - (t0 + t1) / 2 * 1000
         options = getattr(self.ex, "options", None)
         if isinstance(options, dict):

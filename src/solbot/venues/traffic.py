@@ -82,6 +82,19 @@ _SENT_MINUTE: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 )
 
 
+# when a request left, by our clock (appended at the send, after any wait at the gate), for
+# a caller that times a round trip: the clock sync (``venues.clock``)
+SENT_AT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "sent_at", default=None
+)
+
+
+def _mark_sent(wall: Callable[[], float]) -> None:
+    box = SENT_AT.get()
+    if box is not None:
+        box.append(wall())
+
+
 @contextlib.contextmanager
 def urgent() -> Iterator[None]:
     """Requests made inside (in this task and the tasks it starts) go by the orders' share:
@@ -279,6 +292,7 @@ class TrafficGate:
                 if held > 0:
                     await asyncio.sleep(held)
                 token = _SENT_MINUTE.set(gate.exchange_minute())
+                _mark_sent(gate.wall)
                 try:
                     return await send(url, method, headers, body)
                 finally:
@@ -305,6 +319,7 @@ class TrafficGate:
                 if held > 0:
                     raise TrafficHeld(held)
                 token = _SENT_MINUTE.set(gate.exchange_minute())
+                _mark_sent(gate.wall)
                 try:
                     return send(url, method, headers, body)
                 finally:
