@@ -74,7 +74,7 @@ def test_an_own_strategy_file_places_the_same_orders_on_paper_as_in_its_backtest
     try:
         bot.wait_ready()
         bot.wait_until(lambda: last_bar(home) == stamps[-1], timeout=60, what="the last bar")
-        sha = bot.get("/api/strategy/SOL%2FUSDT").json()["source_sha256"]
+        sha = bot.get("/api/strategy/SOL_USDT").json()["source_sha256"]
     finally:
         bot.signal(signal.SIGTERM)
     assert bot.wait_exit() == 0, bot.output()[-2000:]
