@@ -245,3 +245,17 @@ def test_a_clock_sync_held_at_the_gate_times_its_round_trip_from_the_send(monkey
     offset = asyncio.run(venue.sync_clock())
     assert abs(offset - 3000) < 1, offset  # was 13,100 ms
     assert abs(gate.offset - 3.0) < 0.001
+
+
+def test_an_answer_sent_just_after_our_rollover_may_be_the_minute_befores() -> None:
+    """The 300 s soak, after the clock fix: our estimate of the exchange's clock was 8 ms
+    ahead, a poll sent 3 ms "into" the new minute reached the exchange in the old one, and
+    its 3,606 held every poll for that whole minute (every other minute silent)."""
+    g, c = gate(limit=6000)
+    c.wall = 1_700_000_040.003  # 3 ms into a minute, by our estimate
+    sent_at = g.exchange_time()
+    g.observe(200, {"x-mbx-used-weight-1m": "3606"}, sent_at=sent_at)
+    assert g.used == 0 and g.delay(26, urgent=False) == 0.0  # our own count goes on
+    c.wall += 5.0
+    g.observe(200, {"x-mbx-used-weight-1m": "3606"}, sent_at=g.exchange_time())
+    assert g.used == 3606  # well inside the minute: the exchange's count is taken

@@ -76,10 +76,16 @@ MIN_BAN = 5.0  # seconds: a 418 without a readable Retry-After
 PACE_SLACK = 10.0  # s: polls may run this far ahead of an even spread over the minute
 
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default=False)
-# the exchange's minute when the request now being answered was sent (set around the send)
-_SENT_MINUTE: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "sent_minute", default=None
+# the exchange's time (s, by our synced estimate) when the request now being answered was
+# sent (set around the send)
+_SENT_EXCHANGE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "sent_exchange", default=None
 )
+# an answer to a request sent this early in a minute may carry the minute before's weight:
+# our estimate of the exchange's clock is off by up to half a round trip (the 300 s soak: 8
+# ms), and a request sent 8 ms "after" the rollover reached the exchange before it — its
+# 3,606 taken for the new minute's use held every poll for that whole minute
+MINUTE_EDGE = 1.0
 
 
 # when a request left, by our clock (appended at the send, after any wait at the gate), for
@@ -207,16 +213,32 @@ class TrafficGate:
     def exchange_minute(self) -> int:
         return int(self._now() // 60)
 
-    def observe(self, status: int | None, headers: Any, sent_minute: int | None = None) -> None:
+    def exchange_time(self) -> float:
+        """The exchange's clock now (s), by the last sync's offset."""
+        return self._now()
+
+    def observe(
+        self,
+        status: int | None,
+        headers: Any,
+        sent_minute: int | None = None,
+        sent_at: float | None = None,
+    ) -> None:
         """What an answer says about our traffic: used weight, 429 / 418 windows.
         ``sent_minute``: the exchange's minute its request was sent in — an answer to a
         request of the minute before, read after the minute rolled over, carries that
-        minute's weight, not this one's (taken for this one's, it held every poll a minute)."""
+        minute's weight, not this one's (taken for this one's, it held every poll a minute).
+        ``sent_at``: the exchange's time it was sent at (by our estimate): within
+        ``MINUTE_EDGE`` of the minute's start it may have reached the exchange in the minute
+        before, so its weight is not taken (our own count of what we sent still is)."""
         used = _header(headers, "x-mbx-used-weight-1m")
+        if sent_at is not None:
+            sent_minute = int(sent_at // 60)
         with self._lock:
             if used is not None and used.isdigit():
                 self._roll()
-                if sent_minute is None or sent_minute == self.minute:
+                early = sent_at is not None and sent_at % 60 < MINUTE_EDGE
+                if (sent_minute is None or sent_minute == self.minute) and not early:
                     self.used = max(self.used, int(used))
             if status not in (418, 429):
                 return
@@ -291,12 +313,12 @@ class TrafficGate:
                     raise TrafficHeld(held)
                 if held > 0:
                     await asyncio.sleep(held)
-                token = _SENT_MINUTE.set(gate.exchange_minute())
+                token = _SENT_EXCHANGE.set(gate.exchange_time())
                 _mark_sent(gate.wall)
                 try:
                     return await send(url, method, headers, body)
                 finally:
-                    _SENT_MINUTE.reset(token)
+                    _SENT_EXCHANGE.reset(token)
 
             exchange.fetch2 = fetch2_async
             exchange.fetch = fetch_async
@@ -318,12 +340,12 @@ class TrafficGate:
                 held = gate.blocked_for()
                 if held > 0:
                     raise TrafficHeld(held)
-                token = _SENT_MINUTE.set(gate.exchange_minute())
+                token = _SENT_EXCHANGE.set(gate.exchange_time())
                 _mark_sent(gate.wall)
                 try:
                     return send(url, method, headers, body)
                 finally:
-                    _SENT_MINUTE.reset(token)
+                    _SENT_EXCHANGE.reset(token)
 
             exchange.fetch2 = fetch2_sync
             exchange.fetch = fetch_sync
@@ -332,7 +354,8 @@ class TrafficGate:
         def on_rest_response(
             code: Any, reason: Any, url: Any, method: Any, headers: Any, body: Any, *rest: Any
         ) -> Any:
-            gate.observe(int(code) if code is not None else None, headers, _SENT_MINUTE.get())
+            status = int(code) if code is not None else None
+            gate.observe(status, headers, sent_at=_SENT_EXCHANGE.get())
             return answered(code, reason, url, method, headers, body, *rest)
 
         exchange.on_rest_response = on_rest_response
