@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--study-trials", type=int, default=200)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    logging.getLogger("solbot").setLevel(logging.ERROR)  # the trials' own exits at market
     bars = load_bars(a.data)
     print(f"{a.strategy} on {Path(a.data).name}: {len(bars):,} bars; {os.cpu_count()} cores, "
           f"{platform.python_implementation()} {platform.python_version()}")  # fmt: skip
