@@ -123,6 +123,14 @@ def _crash_runs(tmp_path: Path, emu: Emulator, env: dict[str, str], name: str) -
                         time.sleep(1.5)
                         held = db_rows(home, "select qty from positions")
                         positions_at_restart += bool(held and float(held[0][0]) >= MIN_SOL)
+                        # "re-protected within one reconciliation cycle": the start's OCO
+                        # may still be on its way, or refused because the price passed its
+                        # stop while the bot was down — then the position is sold at market
+                        # (a run of 2026-12-02 checked just as that sell went out); give the
+                        # outcome one cycle (SOLBOT_RECONCILE_SECONDS=2) and its requests' time
+                        settle = time.monotonic() + 2.0 + 3.0
+                        while unprotected(home, emu) and time.monotonic() < settle:
+                            time.sleep(0.25)
                         if unprotected(home, emu):
                             unprotected_after_restart += 1
                             seen = [o for o in emu.state()["orders"] if o["status"] == "NEW"]
