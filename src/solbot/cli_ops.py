@@ -137,6 +137,14 @@ def deploy(
     user: Annotated[
         str, typer.Option(help="the service user (as root: owner of data, logs, .env)")
     ] = "solbot",
+    strategy_file: Annotated[
+        Path | None,
+        typer.Option(help="a strategy file of your own, carried into the release"),
+    ] = None,
+    tested: Annotated[
+        Path | None,
+        typer.Option(help="result.json / walk_forward.json the strategy file must match"),
+    ] = None,
 ) -> None:
     """Install REF as a new release (own venv), keep the previous one in the backup dir the
     runbook restores from, render the systemd units and .env, switch `current`.
@@ -156,6 +164,8 @@ def deploy(
             keep=keep,
             user=user,
             say=lambda m: out.print(f"  {m}", highlight=False),
+            strategy_file=strategy_file.resolve() if strategy_file else None,
+            tested=tested,
         )
     except DeployError as exc:
         fail(EXIT_USAGE, str(exc))

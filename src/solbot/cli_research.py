@@ -60,6 +60,7 @@ def optimize(
     from solbot.research.optimize import optimize as run_optimize
     from solbot.research.optimize import walk_forward
     from solbot.research.report import write_walk_forward_report
+    from solbot.strategies import source_sha256
 
     with errors():
         bars = load_checked(data, Gaps.warn)
@@ -73,6 +74,7 @@ def optimize(
                 )  # fmt: skip
             payload = {
                 "strategy": strategy,
+                "strategy_sha256": source_sha256(strategy),  # a file's (deploy --tested)
                 "trials_per_window": trials,
                 "objective": objective,
                 "min_trades": min_trades,

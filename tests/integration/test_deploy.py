@@ -237,3 +237,35 @@ def test_deploy_as_root_gives_the_service_user_its_state_and_keeps_releases_root
     release = app / "releases" / current(app)
     assert release.stat().st_uid == 0 and (release / "venv").stat().st_uid == 0
     assert "owned by nobody" in r.stdout
+
+
+def test_deploy_carries_a_tested_strategy_file_and_refuses_one_that_was_not(
+    tmp_path: Path,
+) -> None:
+    needs_git_repo()
+    root = tmp_path / "root"
+    app = root / "opt" / "solbot"
+    own = tmp_path / "mystrat.py"
+    make = subprocess.run(
+        solbot_cmd("new-strategy", "mystrat", "--out", str(tmp_path)), capture_output=True
+    )
+    assert make.returncode == 0, make.stderr
+    import hashlib
+
+    sha = hashlib.sha256(own.read_bytes()).hexdigest()
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps({"params": {"strategy": str(own), "strategy_sha256": sha}}))
+    edited = tmp_path / "edited" / "mystrat.py"
+    edited.parent.mkdir()
+    edited.write_text(own.read_text() + "\n# tuned after the backtest\n")
+    refused = deploy(root, "staging", "--strategy-file", str(edited), "--tested", str(result))
+    assert refused.returncode == 2 and "is not the file" in refused.stderr, refused.stderr
+    assert not (app / "current").exists()  # nothing built, nothing switched
+
+    ok = deploy(root, "staging", "--strategy-file", str(own), "--tested", str(result))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    meta = json.loads((app / "current" / "RELEASE.json").read_text())
+    assert meta["strategy_sha256"] == sha and meta["strategy_file"] == "strategies/mystrat.py"
+    carried = app / "current" / "strategies" / "mystrat.py"
+    assert carried.read_bytes() == own.read_bytes()
+    assert f"SOLBOT_STRATEGY={carried}" in ok.stdout.replace("\n", "")

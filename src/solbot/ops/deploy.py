@@ -21,6 +21,7 @@ A deploy never switches to a release whose ``solbot --version`` fails, and keeps
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -222,9 +223,27 @@ def deploy(
     keep: int = 5,
     user: str = "solbot",
     say: Callable[[str], None] = lambda _: None,
+    strategy_file: Path | None = None,
+    tested: Path | None = None,
 ) -> Release:
-    """Install ``ref`` of ``repo`` as a new release of ``env`` and make it current."""
+    """Install ``ref`` of ``repo`` as a new release of ``env`` and make it current.
+    ``strategy_file``: a strategy of one's own, carried into the release
+    (``releases/<version>/strategies/<name>.py``; the release's own solbot must load it) so
+    production runs what was tested; ``tested``: a ``result.json`` or ``walk_forward.json``
+    whose ``strategy_sha256`` the file must match, else nothing is installed."""
     commit = resolve(repo, ref)
+    expected = _tested_sha(tested) if tested is not None else None
+    if strategy_file is not None:
+        if not strategy_file.is_file():
+            raise DeployError(f"--strategy-file {strategy_file}: no such file")
+        sha = hashlib.sha256(strategy_file.read_bytes()).hexdigest()
+        if expected is not None and sha != expected:
+            raise DeployError(
+                f"--strategy-file {strategy_file.name} (sha256 {sha[:12]}…) is not the file "
+                f"{tested} tested ({expected[:12]}…); nothing deployed"
+            )
+    elif expected is not None:
+        raise DeployError("--tested needs --strategy-file (the file that result tested)")
     app = env.app_dir(root)
     for d in (app / "releases", app / "data", app / "logs", env.backup_dir(root).parent):
         d.mkdir(parents=True, exist_ok=True)
@@ -252,6 +271,15 @@ def deploy(
             "importing the new release's service",
         )
         say(f"release runs: solbot {got}")
+        if strategy_file is not None:
+            carried = release / "strategies" / strategy_file.name
+            carried.parent.mkdir()
+            shutil.copy2(strategy_file, carried)
+            _run(  # the release's own solbot must build it (the sdk it was written for)
+                [str(release / "venv" / "bin" / "python"), "-c",
+                 f"from solbot.strategies import create; create({str(carried)!r})"],
+                f"loading {strategy_file.name} with the new release",
+            )  # fmt: skip
     except (DeployError, subprocess.SubprocessError, OSError) as exc:
         shutil.rmtree(release, ignore_errors=True)
         raise DeployError(f"release {version} not installed: {exc}") from None
@@ -262,6 +290,14 @@ def deploy(
         "created": now.isoformat(timespec="seconds"),
         "python": _run([str(release / "venv" / "bin" / "python"), "-V"], "python -V").strip(),
     }
+    if strategy_file is not None:
+        meta["strategy_file"] = f"strategies/{strategy_file.name}"
+        meta["strategy_sha256"] = sha
+        runs = app / "current" / "strategies" / strategy_file.name
+        say(
+            f"strategy {strategy_file.name} carried (sha256 {sha[:12]}…): run it with "
+            f"SOLBOT_STRATEGY={runs} in {app / '.env'}"
+        )
     (release / "RELEASE.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     unit = env.unit_path(root)
@@ -284,6 +320,19 @@ def deploy(
     _log(app, action="deploy", version=version, commit=commit, ref=ref, previous=previous)
     _prune(app, keep, protect={version, previous, _backup_version(env, root)})
     return Release(version, commit, ref, meta["created"], release)
+
+
+def _tested_sha(path: Path) -> str:
+    """The ``strategy_sha256`` a backtest's ``result.json`` (under ``params``) or a
+    walk-forward's ``walk_forward.json`` records."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"--tested {path}: cannot read it ({exc})") from None
+    sha = (doc.get("params") or {}).get("strategy_sha256") or doc.get("strategy_sha256")
+    if not isinstance(sha, str) or len(sha) != 64:
+        raise DeployError(f"--tested {path}: records no strategy file's sha256")
+    return sha
 
 
 def _hand_over(app: Path, user: str) -> str | None:
