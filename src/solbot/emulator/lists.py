@@ -12,8 +12,8 @@
   book when the working order is **fully filled**, with the quantity given as
   ``pendingQuantity``. "If either the working order or the pending order is cancelled
   individually, the other order in the order list will also be canceled or expired" (the
-  OTO section): cancelling the working order here expires the pending ones; cancelling the
-  list cancels all three. An OTOCO adds 3 orders to MAX_NUM_ORDERS. Its answer's
+  OTO section): cancelling the working order, alone or with its list, cancels it and
+  expires the pending ones here. An OTOCO adds 3 orders to MAX_NUM_ORDERS. Its answer's
   ``contingencyType`` is ``OTO`` (the documented example).
 
 Where the documents are silent we are the stricter: the pending pair's price relationship is
