@@ -290,8 +290,9 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels, ExchangeOtoco):
             answered,
         )
 
-    async def _send_oco(self, stop: Order, tp: Order) -> None:
-        """The two legs as one Binance order list; its outcome resolved like an order's."""
+    async def _send_oco(self, stop: Order, tp: Order, look_first: bool = False) -> None:
+        """The two legs as one Binance order list; its outcome resolved like an order's.
+        ``look_first``: it may be at the exchange already (``_send_legs``)."""
         params = oco_params(self.ex, stop, tp, f"{stop.client_id}L")
 
         def answered(resp: dict[str, Any]) -> None:
@@ -301,7 +302,10 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels, ExchangeOtoco):
                 self._accepted(o.order_id, {"id": by_cid.get(o.client_id, "")})
 
         await self._send_legs(
-            [stop, tp], lambda: self.ex.private_post_orderlist_oco(params), answered
+            [stop, tp],
+            lambda: self.ex.private_post_orderlist_oco(params),
+            answered,
+            look_first=look_first,
         )
 
     async def _send_legs(

@@ -43,7 +43,7 @@ from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
 from solbot.engine.ports import ExitPlan, PendingExits
 from solbot.venues.capabilities import Capabilities
-from solbot.venues.requests import oco_params, otoco_params
+from solbot.venues.requests import otoco_params
 
 
 @dataclass(slots=True)
@@ -83,6 +83,7 @@ class ExchangeOtoco:
         def _spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
         def _accepted(self, oid: OrderId, resp: dict[str, Any]) -> None: ...
         async def _send(self, order: Order) -> None: ...
+        async def _send_oco(self, stop: Order, tp: Order, look_first: bool = False) -> None: ...
         async def _send_legs(
             self,
             legs: list[Order],
@@ -163,22 +164,9 @@ class ExchangeOtoco:
             return True
         for o in (stop, tp):
             self._sending.add(o.order_id)
-        params = oco_params(self.ex, stop, tp, rest.list_cid)
-
-        def answered(resp: dict[str, Any]) -> None:
-            reports = resp.get("orderReports") or resp.get("orders") or []
-            by_cid = {str(r.get("clientOrderId")): str(r.get("orderId")) for r in reports}
-            for o in (stop, tp):
-                self._accepted(o.order_id, {"id": by_cid.get(o.client_id, "")})
-
-        self._spawn(
-            self._send_legs(
-                [stop, tp],
-                lambda: self.ex.private_post_orderlist_oco(params),
-                answered,
-                look_first=True,
-            )
-        )
+        # looked up under their client ids; absent (the list was refused), sent as an OCO
+        # under the same ids (its list id ``<stop>L`` is the OTOCO's)
+        self._spawn(self._send_oco(stop, tp, look_first=True))
         return True
 
     def forget_resting(self, entry_id: OrderId) -> None:
