@@ -50,6 +50,7 @@ class OrderLists:
         self.t = trading
         # working order id -> (the pending orders' ids, their sim group)
         self.pending: dict[int, tuple[list[int], str]] = {}
+        self.activating: set[int] = set()  # pending orders being placed on the book now
 
     # ---------------------------------------------------------------- OCO
     def new_oco(self, params: dict[str, str]) -> Any:
@@ -199,12 +200,16 @@ class OrderLists:
         return out
 
     def activate(self, working: OrderRec) -> None:
-        """The working order has fully filled: its pending pair goes on the book."""
+        """The working order has fully filled: its pending pair goes on the book. A leg the
+        book refuses then (the price passed its stop meanwhile) ends ``EXPIRED`` with the
+        expiry reason ``REJECTED`` (``enums.md`` "Expiry Reasons": an order accepted with
+        its list is not "rejected" later), and its sibling with it."""
         ids, group = self.pending.pop(working.order_id, ([], ""))
         if not ids:
             return
         t = self.t
         m = t.emu.markets[working.symbol]
+        placed: list[OrderRec] = []
         for oid in ids:
             rec = t.orders[oid]
             if rec.status != "PENDING_NEW":
@@ -212,7 +217,27 @@ class OrderLists:
             rec.status = "NEW"  # on the book now; the sim's acceptance reports it
             rec.working_time = -1 if rec.type in STOPS else t.now
             t._pending_reject = None
+            self.activating.add(oid)
             m.sim.submit(t._sim_order(rec, m, group))
+            self.activating.discard(oid)
+            if rec.status != "EXPIRED":
+                placed.append(rec)
+                continue
+            for other in placed:  # the pair stands or falls together
+                if other.is_open:
+                    t._expire_as[other.order_id] = "EXPIRED"
+                    other.expiry = "REJECTED"
+                    m.sim.cancel(OrderId(str(other.order_id)))
+            for later in ids:
+                r = t.orders[later]
+                if r.status == "PENDING_NEW":
+                    self._expire(r, "REJECTED")
+            return
+
+    def _expire(self, rec: OrderRec, reason: str) -> None:
+        rec.status, rec.expiry = "EXPIRED", reason
+        rec.update_time = self.t.now
+        self.t._report(rec, "EXPIRED")
 
     def working_ended(self, working: OrderRec) -> None:
         """The working order ended unfilled (cancelled or expired): the pending pair
@@ -221,9 +246,7 @@ class OrderLists:
         for oid in ids:
             rec = self.t.orders[oid]
             if rec.status == "PENDING_NEW":
-                rec.status = "EXPIRED"
-                rec.update_time = self.t.now
-                self.t._report(rec, "EXPIRED")
+                self._expire(rec, "OTO_PHASE_ONE_EXPIRED")  # enums.md "Expiry Reasons"
 
     def cancel_pending(self, rec: OrderRec) -> None:
         """A pending order cancelled with its list (it is not on the book)."""

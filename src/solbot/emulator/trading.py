@@ -101,6 +101,10 @@ class Trading:
             rec.status = "NEW"
             self._report(rec, "NEW")
         elif isinstance(event, OrderRejected):
+            if rec.order_id in self.lists_ops.activating:  # accepted with its list earlier
+                rec.status, rec.expiry = "EXPIRED", "REJECTED"
+                self._report(rec, "EXPIRED")
+                return
             rec.status = "REJECTED"
             self._pending_reject = event.reason
         elif isinstance(event, OrderCancelled):
