@@ -23,16 +23,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from solbot.bot import build_bot  # noqa: E402
 from solbot.runtime.config import load_settings  # noqa: E402
 from solbot.runtime.feeds import SyntheticFeed  # noqa: E402
-from solbot.runtime.service import BotService  # noqa: E402
 
 
 def run(symbols: list[str], bars: int) -> tuple[np.ndarray, int, float]:
     with tempfile.TemporaryDirectory() as home:
         env = {"SOLBOT_SYMBOLS": ",".join(symbols), "SOLBOT_TIMEFRAME": "1h"}
-        svc = BotService(load_settings(Path(home), environ=env))
-        svc.build()
+        bot = build_bot(load_settings(Path(home), environ=env))
+        bot.build()
+        svc = bot.account
         streams = []
         for sl in svc.sleeves:
             feed = sl.feed()

@@ -11,12 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from solbot.domain.messages import Bar
-from solbot.domain.values import TradingState
+from solbot.runtime.account import Account
 from solbot.runtime.config import load_settings
-from solbot.runtime.service import BotService
+from solbot.runtime.session import PaperSession
 from tests.conftest import SHARED_DATA as DATA
 from tests.integration.botproc import Bot, db_rows, run_solbot
+from tests.unit.runtime.accounts import account_of, paper_account
+from tests.unit.runtime.test_account import go_long_sol
 
 pytestmark = pytest.mark.integration
 
@@ -25,73 +26,9 @@ STEP = 300_000
 THREE = "SOL/USDT,BTC/USDT,ETH/USDT"
 
 
-def two_sleeves(home: Path, **env: str) -> BotService:
+def two_sleeves(home: Path, **env: str) -> Account:
     environ = {"SOLBOT_STRATEGY": "donchian", "SOLBOT_SYMBOLS": "SOL/USDT,BTC/USDT", **env}
-    svc = BotService(load_settings(home, environ=environ))
-    svc.build()
-    return svc
-
-
-def go_long_sol(svc: BotService) -> None:
-    """A Donchian breakout on SOL (the whole SOL sleeve goes long); BTC flat and quiet."""
-    for i in range(25):
-        b = Bar(
-            DAY0 + i * STEP, 10 + i * 0.01, 10.05 + i * 0.01, 9.95 + i * 0.01, 10 + i * 0.01, 1e6
-        )
-        svc.on_bar(b, symbol="SOL/USDT")
-        svc.on_bar(Bar(b.ts, 30000, 30010, 29990, 30000, 1e3), symbol="BTC/USDT")
-    svc.on_bar(Bar(DAY0 + 25 * STEP, 10.25, 11.0, 10.2, 10.9, 1e6), symbol="SOL/USDT")
-    svc.on_bar(Bar(DAY0 + 26 * STEP, 10.9, 10.95, 10.8, 10.9, 1e6), symbol="SOL/USDT")
-
-
-def test_each_symbol_trades_its_own_slice_and_the_daily_limit_is_on_the_sum(tmp_path):
-    svc = two_sleeves(tmp_path)
-    sol, btc = svc.sleeves
-    assert svc.weights == {"SOL/USDT": Decimal("0.5"), "BTC/USDT": Decimal("0.5")}
-    assert sol.engine.portfolio.initial_quote == btc.engine.portfolio.initial_quote == 5000
-    go_long_sol(svc)
-    assert sol.engine.portfolio.position.qty > 0 and btc.engine.portfolio.position.is_flat
-    assert btc.engine.portfolio.ledger.total("USDT") == 5000  # SOL's buy spent SOL's slice only
-    ids = {r.order_id for r in svc.store.orders(limit=50)}
-    assert ids and all(i.startswith("sbSOL-") for i in ids)
-
-    # SOL falls ~6.5 %: more than 5 % of SOL's own slice, ~3 % of the account -> trading on
-    svc.on_bar(Bar(DAY0 + 27 * STEP, 10.9, 10.9, 10.15, 10.2, 1e6), symbol="SOL/USDT")
-    start = svc.day.start_equity  # type: ignore[union-attr]
-    sleeve_loss = sol.equity() - Decimal(5000)
-    assert sleeve_loss < -Decimal("0.05") * 5000
-    assert -Decimal("0.05") * start < svc.daily_pnl() < 0
-    assert svc.equity() == sol.equity() + btc.equity()
-    assert svc.trading_state()[0] is TradingState.ACTIVE
-
-    # a further fall takes the account past 5 %: every symbol halts, resting orders go
-    svc.on_bar(Bar(DAY0 + 28 * STEP, 10.2, 10.2, 8.5, 8.6, 1e6), symbol="SOL/USDT")
-    assert svc.daily_pnl() <= -Decimal("0.05") * start
-    assert [sl.engine.risk.state for sl in svc.sleeves] == [TradingState.HALTED] * 2
-    assert svc.trading_state()[1].startswith("daily loss limit")  # the account's, no symbol
-    assert not any(sl.engine.portfolio.open_orders() for sl in svc.sleeves)
-    books = {sl.symbol: sl.engine.portfolio.ledger.snapshot() for sl in svc.sleeves}
-    pnl = svc.daily_pnl()
-    svc.store.close()
-
-    again = two_sleeves(tmp_path)  # restart the same day: each sleeve's books, still halted
-    assert {sl.symbol: sl.engine.portfolio.ledger.snapshot() for sl in again.sleeves} == books
-    assert [sl.engine.risk.state for sl in again.sleeves] == [TradingState.HALTED] * 2
-    assert again.daily_pnl() == pnl
-    again.on_bar(Bar(DAY0 + 86_400_000, 8.6, 8.7, 8.5, 8.6, 1e6), symbol="SOL/USDT")
-    assert [sl.engine.risk.state for sl in again.sleeves] == [TradingState.ACTIVE] * 2
-    again.store.close()
-
-
-def test_the_exposure_cap_denies_a_buy_that_takes_all_positions_over_it(tmp_path):
-    svc = two_sleeves(tmp_path, SOLBOT_EXPOSURE_CAP="0.3")
-    go_long_sol(svc)  # the breakout buy would put ~50 % of equity in SOL
-    sol = svc.primary
-    assert sol.engine.portfolio.position.is_flat
-    denied = db_rows(tmp_path, "select detail from audit_log where kind = 'OrderDenied'")
-    assert denied and "portfolio exposure cap" in denied[0][0]
-    assert svc.cap is not None and svc.cap.denied >= 1
-    svc.store.close()
+    return paper_account(home, **environ)
 
 
 def test_dropping_a_symbol_that_still_holds_a_position_refuses_to_start(tmp_path):
@@ -277,7 +214,7 @@ class _DailyBars:
         return rows
 
 
-def _exchange_service(home: Path, swings: dict[str, float | None]) -> BotService:
+def _exchange_service(home: Path, swings: dict[str, float | None]) -> Account:
     from solbot.runtime.feeds import CcxtFeed
 
     env = {
@@ -286,7 +223,7 @@ def _exchange_service(home: Path, swings: dict[str, float | None]) -> BotService
         "SOLBOT_MARKET": "exchange",
         "SOLBOT_EXCHANGE": "binance",
     }
-    svc = BotService(load_settings(home, environ=env))
+    svc = account_of(load_settings(home, environ=env))
     for sl in svc.sleeves:  # the exchange's REST data, faked (no network)
         sl.market_feed = CcxtFeed(_DailyBars(swings[sl.symbol]), sl.symbol, "1h")
     return svc
@@ -294,7 +231,7 @@ def _exchange_service(home: Path, swings: dict[str, float | None]) -> BotService
 
 def test_volatility_weights_on_an_exchange_come_from_its_last_daily_bars(tmp_path):
     svc = _exchange_service(tmp_path, {"SOL/USDT": 0.06, "BTC/USDT": 0.02})
-    svc.build()
+    svc.build(PaperSession(svc.settings))
     # inverse volatility: BTC swings a third as much, so it gets three quarters
     assert abs(svc.weights["BTC/USDT"] - Decimal("0.75")) < Decimal("0.000001")
     assert svc.sleeves[1].engine.portfolio.initial_quote == Decimal("7500.00000000")
@@ -303,7 +240,7 @@ def test_volatility_weights_on_an_exchange_come_from_its_last_daily_bars(tmp_pat
     assert all(sl.trade_from is None for sl in svc.sleeves)  # past days: nothing to skip
     svc.store.close()
     again = _exchange_service(tmp_path, {"SOL/USDT": 0.5, "BTC/USDT": 0.5})
-    again.build()  # the weights were fixed at the first start
+    again.build(PaperSession(again.settings))  # the weights were fixed at the first start
     assert again.weights == svc.weights
     assert again.sleeves[0].market_feed.exchange.calls == []  # type: ignore[union-attr]
     again.store.close()
@@ -312,7 +249,7 @@ def test_volatility_weights_on_an_exchange_come_from_its_last_daily_bars(tmp_pat
 def test_volatility_weights_without_exchange_data_exit_2_with_the_reason(tmp_path):
     svc = _exchange_service(tmp_path, {"SOL/USDT": 0.06, "BTC/USDT": None})
     with pytest.raises(ValueError, match="cannot fetch 30 daily bars of BTC/USDT"):
-        svc.build()
+        svc.build(PaperSession(svc.settings))
     svc.store.close()
 
 

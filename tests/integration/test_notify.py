@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from pydantic import SecretStr
 
-from solbot.ops.notify import DESC_MAX, Notifier
+from solbot.infra.notify import DESC_MAX, Notifier
 from tests.integration.botproc import solbot_cmd
 from tests.integration.receiver import Receiver
 

@@ -82,21 +82,19 @@ def test_migrate_is_idempotent(store):
 
 
 def test_order_intent_is_on_disk_before_the_venue_sees_it(tmp_path):
-    from solbot.runtime.config import load_settings
-    from solbot.runtime.service import BotService
+    from tests.unit.runtime.accounts import paper_account
 
-    svc = BotService(load_settings(tmp_path, environ={}))
-    svc.build()
+    svc = paper_account(tmp_path)
     seen: list[tuple[str, str]] = []
-    real_submit = svc.venue.submit
+    real_submit = svc.primary.venue.submit
 
     def submit(order):  # type: ignore[no-untyped-def]
         rows = [r for r in svc.store.orders(limit=10) if r.order_id == order.order_id]
         seen.append((order.order_id, rows[0].status if rows else "missing"))
         real_submit(order)
 
-    svc.venue.submit = submit  # type: ignore[method-assign]
-    svc.engine.execute([SubmitOrder(Side.BUY, OrderType.LIMIT, D("1"), price=D("5.00"))])
+    svc.primary.venue.submit = submit  # type: ignore[method-assign]
+    svc.primary.engine.execute([SubmitOrder(Side.BUY, OrderType.LIMIT, D("1"), price=D("5.00"))])
     assert seen == [("sb-1", "submitted")]
     svc.store.close()
 

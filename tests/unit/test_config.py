@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from solbot.ops.logs import RedactSecrets
+from solbot.infra.logs import RedactSecrets
 from solbot.runtime.config import ConfigError, load_settings
 
 
@@ -149,13 +149,15 @@ def test_secrets_are_redacted_from_log_records_and_never_shown(tmp_path, caplog)
 
 
 def test_market_data_staleness_threshold_follows_the_market(tmp_path):
-    from solbot.runtime.service import BotService
+    from solbot.bot import build_bot
 
-    paced = BotService(load_settings(tmp_path, environ={"SOLBOT_SPEED": "2"}))
+    paced = build_bot(load_settings(tmp_path, environ={"SOLBOT_SPEED": "2"})).view
+    assert paced is not None
     assert paced.stale_after_seconds() == 5.0  # 3 bars at 2 bars/s is 1.5 s: floor of 5 s
-    live = BotService(
+    live = build_bot(
         load_settings(tmp_path, environ={"SOLBOT_MARKET": "exchange", "SOLBOT_EXCHANGE": "binance"})
-    )
+    ).view
+    assert live is not None
     assert live.stale_after_seconds() == 3600 * 1.5 + 30  # 1h bars
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from solbot.ops.notify import ErrorAlerts
+from solbot.infra.notify import ErrorAlerts
 
 
 class FakeNotifier:

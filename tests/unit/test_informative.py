@@ -100,7 +100,7 @@ class PeeksAtTheForming4hBar(FourHourTrend):
     """Reads the 4h bar still forming (its close so far) from the whole history: look-ahead."""
 
     def on_bar(self, bar):  # type: ignore[no-untyped-def]
-        history = self.ctx._engine.feed._history  # what a careless strategy could reach
+        history = self.ctx._feed._history  # what a careless strategy could reach
         h4 = resample(history, "4h", drop_incomplete_last=False)
         k = int(np.searchsorted(h4.ts, bar.ts, side="right")) - 1
         if h4.close[k] > bar.close and self.ctx.position_qty == 0 and not self.ctx.open_orders():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from solbot.ops.instance import AlreadyRunning, InstanceLock, holder
+from solbot.infra.instance import AlreadyRunning, InstanceLock, holder
 
 
 def test_second_lock_on_the_same_home_is_refused_and_names_the_holder(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_second_lock_on_the_same_home_is_refused_and_names_the_holder(tmp_path: 
 def test_a_dead_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     data = tmp_path / "data"
     code = (
-        "import os, sys; from pathlib import Path; from solbot.ops.instance import InstanceLock;"
+        "import os, sys; from pathlib import Path; from solbot.infra.instance import InstanceLock;"
         f"InstanceLock(Path({str(data)!r})).acquire(); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

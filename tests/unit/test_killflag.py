@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from solbot.ops.killswitch import REASON_MAX, engage, flag_reason, single_line
+from solbot.infra.killswitch import REASON_MAX, engage, flag_reason, single_line
 
 
 def test_a_reason_with_newlines_cannot_forge_a_log_line_and_is_length_limited(

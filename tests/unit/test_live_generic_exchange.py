@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as cx
 
+from solbot.domain.instruments import instrument_for
 from solbot.domain.messages import Event, OrderAccepted, OrderCancelled, OrderFilled
 from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import OrderId, OrderType, Side
-from solbot.runtime.backtest import instrument_for
 from solbot.venues.capabilities import Capabilities
 from solbot.venues.live import LiveVenue
 

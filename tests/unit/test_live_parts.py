@@ -125,12 +125,12 @@ class _Engine:
         self.risk.state, self.risk.reason = state, reason
 
 
-class _Service:
+class _Service:  # the parts of the account a live session uses
     def __init__(self) -> None:
         self.engine = _Engine()
         self.kill_reason: str | None = None
         self.sent: list[tuple[str, str]] = []
-        self.notifier = self
+        self.alerts = self
 
     def set_trading_state(self, state: object, reason: str) -> None:
         self.engine.set_trading_state(state, reason)
@@ -314,10 +314,11 @@ def test_accepting_the_exchange_state_never_adopts_balances_read_while_our_order
     and otherwise refuses the start (exit 7), to be tried again."""
     import asyncio
 
-    from solbot.runtime import live
-    from solbot.runtime.live import START_LOOKS, LiveSession, ReconcileError
+    from solbot.runtime import restart
+    from solbot.runtime.live import LiveSession
+    from solbot.runtime.restart import START_LOOKS, ReconcileError
 
-    monkeypatch.setattr(live, "START_LOOK_PAUSE", 0.0)
+    monkeypatch.setattr(restart, "START_LOOK_PAUSE", 0.0)
 
     class Settings:
         accept_exchange_state = True

@@ -17,7 +17,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from solbot.api.metrics import TextExposition
+from solbot.infra.metrics import TextExposition
 
 
 class _Custom(Collector):
@@ -80,10 +80,10 @@ def test_samples_with_timestamps_use_the_library_formatter() -> None:
 def test_service_metrics_render_like_the_library(tmp_path: object) -> None:
     from pathlib import Path
 
+    from solbot.bot import build_bot
     from solbot.runtime.config import load_settings
-    from solbot.runtime.service import BotService
 
-    svc = BotService(load_settings(home=Path(str(tmp_path)), environ={}))
+    svc = build_bot(load_settings(home=Path(str(tmp_path)), environ={}))
     svc.build()
     reg = svc.metrics.registry
     svc.metrics.orders.labels("buy", "limit").inc()
@@ -107,14 +107,14 @@ def test_a_scrape_flood_renders_the_registry_at_most_twice_a_second(
 
     import pytest
 
-    from solbot.api import metrics as m
+    from solbot.bot import build_bot
+    from solbot.infra import metrics as m
     from solbot.runtime.config import load_settings
-    from solbot.runtime.service import BotService
 
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     now = [1000.0]
     monkeypatch.setattr(m.time, "monotonic", lambda: now[0])
-    svc = BotService(load_settings(home=Path(str(tmp_path)), environ={}))
+    svc = build_bot(load_settings(home=Path(str(tmp_path)), environ={}))
     svc.build()
     first = svc.metrics.render()
     svc.metrics.orders.labels("buy", "limit").inc()

@@ -50,10 +50,11 @@ def parse_solbot(args: list[str]) -> None:
 
 def api_paths() -> set[str]:
     from solbot.api.app import create_app
-    from solbot.runtime.service import BotService
+    from solbot.bot import build_bot
 
-    svc = BotService(load_settings(Path("/nonexistent-home"), environ={}))
-    return {getattr(r, "path", "") for r in create_app(svc).routes}
+    view = build_bot(load_settings(Path("/nonexistent-home"), environ={})).view
+    assert view is not None
+    return {getattr(r, "path", "") for r in create_app(view).routes}
 
 
 def test_runbook_has_commands_for_every_section() -> None:

@@ -1,4 +1,5 @@
-"""The HTTP API. Routes are thin: they read the service and shape typed answers.
+"""The HTTP API. Routes are thin: they read the bot's view (``runtime.view.BotView``: frozen
+snapshots and a few commands) and shape typed answers; nothing here reaches into the bot.
 
 Control routes (kill, pause, resume) need ``Authorization: Bearer <SOLBOT_API_TOKEN>``,
 compared in constant time; without a configured token they are disabled (403).
@@ -11,10 +12,10 @@ import contextlib
 import socket
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import numpy as np
 import uvicorn
@@ -24,15 +25,10 @@ from pydantic import BaseModel, Field
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from solbot import __version__
+from solbot.api import dashboard
 from solbot.api.guard import BodyGuard, Hardened, token_refusal
 from solbot.domain.messages import ms_to_datetime
-from solbot.ops.killswitch import engage, single_line
-from solbot.persistence.store import row_dict
-from solbot.strategies import source_sha256
-
-if TYPE_CHECKING:
-    from solbot.runtime.service import BotService
-    from solbot.runtime.sleeve import Sleeve
+from solbot.runtime.view import BotView
 
 
 class KillSwitch(BaseModel):
@@ -118,119 +114,100 @@ class KillRequest(BaseModel):
     reason: str = Field("kill requested through the API", max_length=500)
 
 
-def create_app(service: BotService) -> FastAPI:
-    s = service
+def create_app(view: BotView) -> FastAPI:
+    v = view
     app = FastAPI(
         title="SOL-Bot", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
 
-    app.add_middleware(BodyGuard, token=lambda: s.settings.api_token)  # before any body read
-    app.add_middleware(Hardened, allowed=s.settings.allowed_hosts())  # outermost: Host check
+    app.add_middleware(BodyGuard, token=lambda: v.api_token)  # before any body read
+    app.add_middleware(Hardened, allowed=v.allowed_hosts())  # outermost: Host check
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        refused = token_refusal(s.settings.api_token, authorization)
+        refused = token_refusal(v.api_token, authorization)
         if refused is not None:
             status, detail, headers = refused
             raise HTTPException(status, detail, headers=headers or None)
 
-    def known(symbol: str) -> Sleeve:
-        sleeve = s.sleeve(symbol)
-        if sleeve is None:
+    def known(symbol: str) -> str:
+        traded = v.symbol(symbol)
+        if traded is None:
             raise HTTPException(404, f"unknown symbol {symbol!r}")
-        return sleeve
+        return traded
 
     def chosen(symbol: str | None) -> str | None:
-        return None if symbol is None else known(symbol).symbol
+        return None if symbol is None else known(symbol)
 
     @app.get("/api/status", response_model=Status, responses={503: {"model": Status}})
     async def status() -> Any:
-        healthy, problems = s.health()
-        state, reason = s.trading_state()
+        st = v.status()
         body = Status(
-            status="ok" if healthy else "unhealthy",
-            problems=problems,
-            mode=s.mode,
-            testnet=s.settings.exchange_sandbox,
-            market=s.settings.market.value,
-            symbol=s.primary.symbol,
-            version=__version__,
-            uptime_seconds=round(s.uptime, 3),
-            started_at=s.started_at,
-            last_market_data_time=ms_to_datetime(s.last_bar.ts) if s.last_bar else None,
-            bars_processed=s.bars_seen,
-            trading_state=state.value,
-            trading_state_reason=reason,
-            paused=s.paused,
+            status="ok" if st.healthy else "unhealthy",
+            problems=list(st.problems),
+            mode=st.mode,
+            testnet=st.testnet,
+            market=st.market,
+            symbol=st.symbol,
+            version=st.version,
+            uptime_seconds=round(st.uptime_seconds, 3),
+            started_at=st.started_at,
+            last_market_data_time=_when(st.last_bar_ts),
+            bars_processed=st.bars_processed,
+            trading_state=st.trading_state.value,
+            trading_state_reason=st.trading_state_reason,
+            paused=st.paused,
             kill_switch=KillSwitch(
-                engaged=s.kill_reason is not None or s.settings.kill_flag.exists(),
-                flag=str(s.settings.kill_flag),
-                reason=s.kill_reason,
+                engaged=st.kill_engaged, flag=st.kill_flag, reason=st.kill_reason
             ),
             symbols=[
                 SymbolStatus(
-                    symbol=sl.symbol,
-                    weight=_dec(s.weight(sl.symbol)),
-                    trading_state=sl.engine.risk.state.value,
-                    trading_state_reason=sl.engine.risk.reason,
-                    last_market_data_time=ms_to_datetime(sl.last_bar.ts) if sl.last_bar else None,
-                    bars_processed=sl.bars_seen,
+                    symbol=x.symbol,
+                    weight=_dec(x.weight),
+                    trading_state=x.trading_state.value,
+                    trading_state_reason=x.trading_state_reason,
+                    last_market_data_time=_when(x.last_bar_ts),
+                    bars_processed=x.bars_processed,
                 )
-                for sl in s.sleeves
+                for x in st.symbols
             ],
         )
-        return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
+        return JSONResponse(body.model_dump(mode="json"), status_code=200 if st.healthy else 503)
 
     @app.get("/api/account", response_model=Account)
     async def account() -> Account:
         """The whole account: balances summed over the symbols' sleeves, every position,
         equity and PnL of the sum; ``symbols`` has each sleeve's own books."""
-        inst = s.instrument
-        equity, daily, total = s.pnl_snapshot()
-        summed: dict[str, list[Decimal]] = {}
-        positions, sleeves, fees = [], [], Decimal(0)
-        for sl in s.sleeves:
-            pf, mark, money = sl.engine.portfolio, sl.mark(), sl.instrument.money
-            pos = pf.position
-            snap = pf.ledger.snapshot()
-            for a, (f, lk) in snap.items():
-                acc = summed.setdefault(a, [Decimal(0), Decimal(0)])
-                acc[0] += f
-                acc[1] += lk
-            fees += pos.fees
-            if not pos.is_flat:
-                positions.append(
-                    Position(
-                        symbol=pos.symbol,
-                        qty=_dec(pos.qty),
-                        avgPrice=_dec(money(pos.avg_price)),
-                        unrealisedPnL=_dec(money(pos.unrealised_pnl(mark))),
-                        realisedPnL=_dec(money(pos.realised_pnl)),
-                    )
-                )
-            sl_equity = sl.equity()
-            sleeves.append(
-                SymbolAccount(
-                    symbol=sl.symbol,
-                    weight=_dec(s.weight(sl.symbol)),
-                    equity=_dec(sl_equity),
-                    totalPnL=_dec(money(sl_equity - pf.initial_quote)),
-                    balances={
-                        a: {"free": _dec(f), "locked": _dec(lk)} for a, (f, lk) in snap.items()
-                    },
-                )
-            )
+        a = v.account()
         return Account(
-            asset=inst.quote,
-            balance=_dec(sum(summed.get(inst.quote, []), Decimal(0))),
-            balances={a: {"free": _dec(f), "locked": _dec(lk)} for a, (f, lk) in summed.items()},
-            equity=_dec(equity),
-            dailyPnL=_dec(daily),
-            totalPnL=_dec(total),
-            fees=_dec(fees),
-            positions=positions,
-            exposure=_dec(s.exposure()),
-            exposureCap=_dec(s.settings.exposure_cap),
-            symbols=sleeves,
+            asset=a.asset,
+            balance=_dec(a.quote_balance()),
+            balances=_balances(a.balances),
+            equity=_dec(a.equity),
+            dailyPnL=_dec(a.daily_pnl),
+            totalPnL=_dec(a.total_pnl),
+            fees=_dec(a.fees),
+            positions=[
+                Position(
+                    symbol=p.symbol,
+                    qty=_dec(p.qty),
+                    avgPrice=_dec(p.avg_price),
+                    unrealisedPnL=_dec(p.unrealised_pnl),
+                    realisedPnL=_dec(p.realised_pnl),
+                )
+                for p in a.positions()
+            ],
+            exposure=_dec(a.exposure),
+            exposureCap=_dec(a.exposure_cap),
+            symbols=[
+                SymbolAccount(
+                    symbol=b.symbol,
+                    weight=_dec(b.weight),
+                    equity=_dec(b.equity),
+                    totalPnL=_dec(b.total_pnl),
+                    balances=_balances(b.balances),
+                )
+                for b in a.sleeves
+            ],
         )
 
     @app.get(
@@ -244,97 +221,92 @@ def create_app(service: BotService) -> FastAPI:
         },
     )
     async def metrics() -> Response:
-        return Response(s.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(v.metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/api/perf")
     async def perf(last: int = 1000) -> dict[str, Any]:
         """Bar processing time (engine + persistence) over the last ``last`` bars, in ms."""
-        n = min(max(last, 1), len(s.bar_seconds)) if s.bar_seconds else 0
-        xs = np.array(list(s.bar_seconds)[-n:]) * 1000 if n else np.array([0.0])
+        p = v.perf()
+        n = min(max(last, 1), len(p.bar_seconds)) if p.bar_seconds else 0
+        xs = np.array(p.bar_seconds[-n:]) * 1000 if n else np.array([0.0])
         return {
             "bars": n,
             "p50_ms": float(np.percentile(xs, 50)),
             "p90_ms": float(np.percentile(xs, 90)),
             "p99_ms": float(np.percentile(xs, 99)),
             "max_ms": float(xs.max()),
-            "event_loop_lag_ms": s.metrics.loop_lag_gauge._value.get() * 1000,
+            "event_loop_lag_ms": p.loop_lag_seconds * 1000,
         }
 
     @app.get("/api/orders", responses=UNKNOWN_SYMBOL)
     def orders(
         open_only: bool = False, limit: int = 100, symbol: str | None = None
     ) -> list[dict[str, Any]]:
-        n = min(max(limit, 1), 1000)
-        rows = s.store.orders(limit=n, open_only=open_only, symbol=chosen(symbol))
-        return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
+        rows = v.orders(min(max(limit, 1), 1000), open_only, chosen(symbol))
+        return [{k: _json(x) for k, x in row.items()} for row in rows]
 
     @app.get("/api/trades", responses=UNKNOWN_SYMBOL)
     def trades(limit: int = 100, symbol: str | None = None) -> list[dict[str, Any]]:
-        rows = s.store.fills(limit=min(max(limit, 1), 1000), symbol=chosen(symbol))
-        return [{k: _json(v) for k, v in row_dict(r).items()} for r in rows]
+        rows = v.fills(min(max(limit, 1), 1000), chosen(symbol))
+        return [{k: _json(x) for k, x in row.items()} for row in rows]
 
     @app.get("/api/market/{symbol}", responses=UNKNOWN_SYMBOL)
     async def market(symbol: str, limit: int = 200) -> dict[str, Any]:
-        sl = known(symbol)
-        bars = list(sl.recent_bars)[-min(max(limit, 1), len(sl.recent_bars) or 1) :]
+        m = v.market(known(symbol))
+        bars = m.bars[-min(max(limit, 1), len(m.bars) or 1) :]
         return {
-            "symbol": sl.symbol,
-            "timeframe": s.settings.timeframe,
-            "last": sl.last_bar._asdict() if sl.last_bar else None,
+            "symbol": m.symbol,
+            "timeframe": m.timeframe,
+            "last": m.bars[-1]._asdict() if m.bars else None,
             "bars": [list(b) for b in bars],
         }
 
     @app.get("/api/analysis/{symbol}", responses=UNKNOWN_SYMBOL)
     async def analysis(symbol: str) -> dict[str, Any]:
-        from solbot.api.analysis import analysis as indicators
-
-        sl = known(symbol)
-        return {"symbol": sl.symbol, **indicators(sl.recent_bars, sl.symbol, s.settings.timeframe)}
+        return v.analysis(known(symbol))
 
     @app.get("/api/strategy/{symbol}", responses=UNKNOWN_SYMBOL)
     async def strategy(symbol: str) -> dict[str, Any]:
-        sl = known(symbol)
-        st = sl.engine.strategy
-        params = {
-            k: _json(v)
-            for k, v in vars(st).items()
-            if not k.startswith("_") and isinstance(v, int | float | str | bool)
-        }
+        st = v.strategy(known(symbol))
         return {
-            "symbol": sl.symbol,
+            "symbol": st.symbol,
             "strategy": st.name,
-            "spec": s.settings.strategy,
-            "source_sha256": source_sha256(s.settings.strategy),  # a strategy file's
-            "params": params,
-            "trading_state": sl.engine.risk.state.value,
-            "paused": s.paused,
-            "position": str(sl.engine.portfolio.position.qty),
-            "open_orders": [o.order_id for o in sl.engine.portfolio.open_orders()],
+            "spec": st.spec,
+            "source_sha256": st.source_sha256,
+            "params": {k: _json(x) for k, x in st.params.items()},
+            "trading_state": st.trading_state.value,
+            "paused": st.paused,
+            "position": str(st.position),
+            "open_orders": list(st.open_orders),
         }
 
     @app.post(
         "/api/kill", status_code=202, dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS
     )
     async def kill(req: KillRequest | None = None) -> dict[str, str]:
-        reason = single_line(req.reason if req else "") or "kill requested through the API"
-        engage(s.settings.kill_flag, reason)  # a restart must refuse, as with the flag
-        s.kill(reason)
+        reason = v.kill(req.reason if req else "")
         return {"status": "kill switch engaged", "reason": reason}
 
     @app.post("/api/pause", dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS)
     async def pause() -> dict[str, bool]:
-        s.pause()
+        v.pause()
         return {"paused": True}
 
     @app.post("/api/resume", dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS)
     async def resume() -> dict[str, bool]:
-        s.resume()
+        v.resume()
         return {"paused": False}
 
-    from solbot.api import dashboard
-
-    dashboard.install(app, s)
+    dashboard.install(app, v)
     return app
+
+
+def _when(ms: int | None) -> datetime | None:
+    return ms_to_datetime(ms) if ms is not None else None
+
+
+def _balances(b: Mapping[str, tuple[Decimal, Decimal]]) -> dict[str, dict[str, str]]:
+    return {a: {"free": _dec(f), "locked": _dec(lk)} for a, (f, lk) in b.items()}
 
 
 def _dec(v: Decimal) -> str:
@@ -431,11 +403,11 @@ class ApiServer(uvicorn.Server):
             task.cancel()
 
 
-async def serve(service: BotService) -> tuple[ApiServer, asyncio.Task[None]]:
+async def serve(view: BotView, host: str, port: int) -> tuple[ApiServer, asyncio.Task[None]]:
     cfg = uvicorn.Config(
-        create_app(service),
-        host=service.settings.host,
-        port=service.settings.port,
+        create_app(view),
+        host=host,
+        port=port,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -443,16 +415,14 @@ async def serve(service: BotService) -> tuple[ApiServer, asyncio.Task[None]]:
         http=_Protocol,
     )
     server = ApiServer(cfg)
-    family = socket.AF_INET6 if ":" in service.settings.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((service.settings.host, service.settings.port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(
-            f"cannot listen on {service.settings.host}:{service.settings.port}: {exc.strerror}"
-        ) from None
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.set_inheritable(False)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
     for _ in range(500):  # bounded: 5 s
@@ -461,8 +431,5 @@ async def serve(service: BotService) -> tuple[ApiServer, asyncio.Task[None]]:
         await asyncio.sleep(0.01)
     if task.done():
         problem = task.exception()
-        raise OSError(
-            f"HTTP server on {service.settings.host}:{service.settings.port} "
-            f"stopped at start ({problem or 'exited'})"
-        )
+        raise OSError(f"HTTP server on {host}:{port} stopped at start ({problem or 'exited'})")
     return server, task

@@ -26,26 +26,19 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from solbot import __version__
 from solbot.api.guard import TICKET_SECONDS, Tickets, token_refusal
-
-if TYPE_CHECKING:
-    from solbot.runtime.service import BotService
-    from solbot.runtime.sleeve import Sleeve
+from solbot.runtime.view import BotView
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
-BARS = 300  # bars on the price chart
-FILLS = 200
 MIN_INTERVAL = 0.25  # seconds between two stream updates
 MAX_STREAMS = 32
 SLOW_READER = 10.0  # s: an update not taken by then drops its stream
@@ -57,135 +50,15 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def _dec(v: Decimal) -> str:
-    return "0" if v == 0 else format(v, "f")
-
-
-_regime_cache: dict[tuple[int, int, int], list[str]] = {}
-
-
-def _regimes(sleeve: Sleeve, bars: list[Any]) -> list[str]:
-    """The regime of each bar; computed once per new bar, however many pages watch."""
-    if len(bars) < 2:
-        return ["MIXED"] * len(bars)
-    key = (id(sleeve), bars[0].ts, bars[-1].ts)
-    hit = _regime_cache.get(key)
-    if hit is not None and len(hit) == len(bars):
-        return hit
-    from solbot.data.bars import BarArrays
-    from solbot.indicators.regime import Regime, classify_arrays
-
-    a = BarArrays.from_rows(bars, sleeve.symbol, sleeve.service.settings.timeframe)
-    names = [Regime(int(r)).name for r in classify_arrays(a)]
-    if len(_regime_cache) >= 16:  # the latest bars of each symbol a page is watching
-        _regime_cache.clear()
-    _regime_cache[key] = names
-    return names
-
-
-def view(service: BotService, since: int = -1, symbol: str | None = None) -> dict[str, Any]:
-    """Everything on the page; series only past ``since`` (a bar open time, ms). The
-    account is the whole account; price, position, orders and fills are ``symbol``'s (by
-    default the first traded symbol)."""
-    s = service
-    sl = s.primary if symbol is None else s.sleeve(symbol)
-    if sl is None:
+def view(v: BotView, since: int, symbol: str | None) -> dict[str, Any]:
+    """The page's view of ``symbol`` (default: the first traded), or 404."""
+    traded = v.status().symbol if symbol is None else v.symbol(symbol)
+    if traded is None:
         raise HTTPException(404, f"unknown symbol {symbol!r}")
-    inst = sl.instrument
-    pf = sl.engine.portfolio
-    equity, daily, total = s.pnl_snapshot()
-    start = s.day.start_equity if s.day is not None else equity
-    limit = start * s.settings.daily_loss_limit
-    recent = list(sl.recent_bars)[-BARS:]
-    regimes = _regimes(sl, recent)
-    bars = [(b, r) for b, r in zip(recent, regimes, strict=True) if b.ts > since]
-    fills = [
-        {
-            "ts": f.ts,
-            "side": f.side,
-            "price": _dec(f.price),
-            "qty": _dec(f.quantity),
-            "fee": f"{_dec(f.fee)} {f.fee_asset}",
-            "pnl": _dec(f.realised_pnl),
-        }
-        for f in s.store.fills(limit=FILLS, symbol=sl.symbol)
-        if f.ts > since
-    ]
-    pos = pf.position
-    mark = sl.mark()
-    healthy, problems = s.health()
-    kill_engaged = s.kill_reason is not None or s.settings.kill_flag.exists()
-    state, reason = s.trading_state()
-    return {
-        "version": __version__,
-        "symbol": sl.symbol,
-        "symbols": [
-            {
-                "symbol": x.symbol,
-                "weight": _dec(s.weight(x.symbol)),
-                "equity": _dec(x.equity()),
-                "position": _dec(x.engine.portfolio.position.qty),
-                "base": x.instrument.base,
-                "trading_state": x.engine.risk.state.value,
-                "last_data": x.last_bar.ts if x.last_bar else None,
-            }
-            for x in s.sleeves
-        ],
-        "timeframe": s.settings.timeframe,
-        "mode": s.mode,
-        "market": s.settings.market.value,
-        "now": time.time(),
-        "status": {
-            "healthy": healthy,
-            "problems": problems,
-            "trading_state": state.value,
-            "reason": reason,
-            "paused": s.paused,
-            "kill_switch": kill_engaged,
-            "kill_reason": s.kill_reason,
-            "uptime": round(s.uptime, 1),
-            "last_data": sl.last_bar.ts if sl.last_bar else None,
-            "bars_processed": s.bars_seen,
-            "token_configured": s.settings.api_token is not None,
-        },
-        "account": {
-            "quote": inst.quote,
-            "base": inst.base,
-            "equity": _dec(equity),
-            "daily_pnl": _dec(daily),
-            "total_pnl": _dec(total),
-            "day_start_equity": _dec(start),
-            "daily_loss_limit": _dec(inst.money(limit)),
-            "daily_loss_limit_ratio": _dec(s.settings.daily_loss_limit),
-            "balances": {a: _dec(f + lk) for a, (f, lk) in pf.ledger.snapshot().items()},
-            "exposure": _dec(s.exposure()),
-            "exposure_cap": _dec(s.settings.exposure_cap),
-        },
-        "position": {
-            "qty": _dec(pos.qty),
-            "avg_price": _dec(inst.money(pos.avg_price)) if not pos.is_flat else None,
-            "unrealised": _dec(inst.money(pos.unrealised_pnl(mark))),
-            "realised": _dec(inst.money(pos.realised_pnl)),
-        },
-        "orders": [
-            {
-                "id": o.order_id,
-                "side": o.side.value,
-                "type": o.type.value,
-                "qty": _dec(o.quantity),
-                "price": _dec(o.price) if o.price is not None else None,
-                "status": o.status.value,
-            }
-            for o in pf.open_orders()
-        ],
-        "bars": [[b.ts, b.open, b.high, b.low, b.close] for b, _ in bars],
-        "regimes": [r for _, r in bars],
-        "equity": [[ts, v] for ts, v in s.equity_points if ts > since],
-        "fills": fills,
-    }
+    return v.dashboard(since, traded)
 
 
-def install(app: FastAPI, service: BotService) -> None:
+def install(app: FastAPI, service: BotView) -> None:
     plotly_js = _plotly_js()
     problem = {"content": {"application/json": {"example": {"detail": "..."}}}}
 
@@ -219,7 +92,7 @@ def install(app: FastAPI, service: BotService) -> None:
     async def ticket(authorization: str | None = Header(None)) -> dict[str, Any]:
         """A ticket that opens dashboard streams for a minute (an EventSource cannot send
         the bearer token itself)."""
-        refused = token_refusal(service.settings.api_token, authorization)
+        refused = token_refusal(service.api_token, authorization)
         if refused is not None:
             status, detail, headers = refused
             raise HTTPException(status, detail, headers=headers or None)
@@ -238,7 +111,7 @@ def install(app: FastAPI, service: BotService) -> None:
     ) -> StreamingResponse:
         """Server-sent events: the dashboard's view after every change. With a token
         configured it opens only with a ticket from ``POST /api/dashboard/ticket``."""
-        if service.settings.api_token is not None and not tickets.valid(ticket):
+        if service.api_token is not None and not tickets.valid(ticket):
             raise HTTPException(
                 401, "the stream needs a ticket: POST /api/dashboard/ticket with the token"
             )
@@ -257,7 +130,7 @@ def install(app: FastAPI, service: BotService) -> None:
 class _Streams:
     """The open streams' count and their shared renderings."""
 
-    def __init__(self, service: BotService) -> None:
+    def __init__(self, service: BotView) -> None:
         self.service = service
         self.open = 0
         self.renders = 0  # views computed for streams (for tests)

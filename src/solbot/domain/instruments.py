@@ -94,3 +94,9 @@ def generic_spot(symbol: str, tick: str = "0.01", lot: str = "0.0001") -> Instru
         min_qty=Decimal(lot),
         min_notional=Decimal("5"),
     )
+
+
+def instrument_for(symbol: str) -> Instrument:
+    """The built-in rules of ``symbol`` (SOL/USDT's own; any other pair: generic spot rules),
+    until an exchange's filters replace them."""
+    return sol_usdt() if symbol == "SOL/USDT" else generic_spot(symbol)

@@ -23,8 +23,10 @@ are listed by ``openOrders`` (the documents do not say; a client must cope with 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import Any, Protocol
 
+from solbot.domain.orders import Order
 from solbot.domain.values import OrderId
 from solbot.emulator.markets import Market
 from solbot.emulator.rules import (
@@ -39,8 +41,47 @@ from solbot.emulator.rules import (
 )
 from solbot.emulator.wire import BinanceError, OrderRec, created_json, list_json
 
-if TYPE_CHECKING:
-    from solbot.emulator.trading import Trading
+
+class Trading(Protocol):
+    """What the order lists use of the emulator's order book keeper (``trading.Trading``)."""
+
+    emu: Any  # the emulator (``binance.BinanceEmulator``)
+    orders: dict[int, OrderRec]
+    lists: dict[int, tuple[str, str, list[int]]]  # id -> (client id, symbol, legs)
+    _next_list: int
+    _next_order: int
+    _pending_reject: str | None
+    _expire_as: dict[int, str]
+
+    @property
+    def now(self) -> int: ...
+
+    def _report(
+        self,
+        rec: OrderRec,
+        kind: str,
+        fill: tuple[int, Decimal, Decimal, Decimal, str, bool] | None = None,
+    ) -> None: ...
+
+    def _check_counts(self, wire: str, new: int, algo: int) -> None: ...
+
+    def _check_client_id(self, cid: str) -> None: ...
+
+    @staticmethod
+    def _stp(params: dict[str, str]) -> str: ...
+
+    def _rec(
+        self, m: Market, cid: str, side: str, otype: str, qty: Decimal | None,
+        price: Decimal | None, stop: Decimal | None, quote: Decimal | None, stp: str,
+        list_id: int = -1,
+    ) -> OrderRec: ...  # fmt: skip
+
+    def _sim_order(self, rec: OrderRec, m: Market, group: str | None = None) -> Order: ...
+
+    def _refused(self, rec: OrderRec) -> BinanceError: ...
+
+    def _list_open(self, list_id: int) -> bool: ...
+
 
 STOPS = {"STOP_LOSS", "STOP_LOSS_LIMIT"}
 

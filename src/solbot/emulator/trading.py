@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from solbot.domain.messages import (
     Event,
@@ -40,6 +40,8 @@ from solbot.domain.messages import (
 )
 from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, Side
+from solbot.emulator.behaviour import Behaviour
+from solbot.emulator.gate import Gate
 from solbot.emulator.lists import OrderLists
 from solbot.emulator.markets import Market
 from solbot.emulator.rules import (
@@ -54,6 +56,7 @@ from solbot.emulator.rules import (
     decimal,
     mandatory,
 )
+from solbot.emulator.userstream import UserStreams
 from solbot.emulator.wire import (
     MAX_NUM_ALGO_ORDERS,
     MAX_NUM_ORDERS,
@@ -69,8 +72,16 @@ from solbot.emulator.wire import (
     order_json,
 )
 
-if TYPE_CHECKING:
-    from solbot.emulator.binance import BinanceEmulator
+
+class BinanceEmulator(Protocol):
+    """What order handling uses of the emulator (``binance.BinanceEmulator``)."""
+
+    behaviour: Behaviour
+    gate: Gate
+    markets: dict[str, Market]
+    user_streams: UserStreams
+
+    def market(self, params: dict[str, str]) -> Market: ...
 
 
 class Trading:

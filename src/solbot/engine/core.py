@@ -101,7 +101,7 @@ class Engine(BracketExits):
         """``history``: the bars a backtest will feed, so indicators are vectorised once."""
         if history is not None:
             self.feed.preload(history)
-        self.strategy.on_start(StrategyContext(self))
+        self.strategy.on_start(StrategyContext(self.portfolio, self.risk, self.clock, self.feed))
         self._strategy_on_bar = self.strategy.on_bar
 
     def stop(self) -> None:

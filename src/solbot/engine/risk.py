@@ -3,7 +3,7 @@ exception. Trading states: ACTIVE, REDUCING (only exposure-reducing orders), HAL
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -121,4 +121,36 @@ class RiskEngine:
             reason = extra(order, portfolio, reference_price)
             if reason is not None:
                 return reason
+        return None
+
+
+class ExposureCap:
+    """A pre-trade check that sees every engine of one account: it denies a buy that would
+    take the value of all positions above ``cap`` x total equity. ``books`` yields each
+    engine's portfolio with its symbol's current mark."""
+
+    def __init__(
+        self, cap: Decimal, books: Callable[[], Iterable[tuple[Portfolio, Decimal]]]
+    ) -> None:
+        self.cap, self.books = cap, books
+        self.denied = 0
+
+    def __call__(self, order: Order, pf: Portfolio, ref: Decimal) -> str | None:
+        if order.side is not Side.BUY:
+            return None
+        total_equity = ZERO
+        exposure = ZERO
+        for p, mark in self.books():
+            total_equity += p.equity(mark)
+            exposure += p.ledger.total(p.instrument.base) * mark
+        price = order.price or order.trigger_price or ref
+        adding = (
+            order.quote_quantity if order.quote_quantity is not None else order.quantity * price
+        )
+        if exposure + adding > self.cap * total_equity:
+            self.denied += 1
+            return (
+                f"portfolio exposure cap: {exposure + adding:.2f} > "
+                f"{float(self.cap):.0%} of equity {total_equity:.2f}"
+            )
         return None

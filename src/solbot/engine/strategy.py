@@ -11,55 +11,60 @@ from solbot.domain.messages import Bar, Command, Event, Fill
 from solbot.domain.orders import Order
 from solbot.domain.values import OrderId, TradingState
 from solbot.engine.params import Param
-from solbot.indicators.feed import IndicatorSpec, Series
+from solbot.indicators.feed import IndicatorFeed, IndicatorSpec, Series
 
 if TYPE_CHECKING:
-    from solbot.engine.core import Engine
+    from solbot.engine.portfolio import Portfolio
+    from solbot.engine.ports import Clock
+    from solbot.engine.risk import RiskEngine
 
 NO_COMMANDS: tuple[Command, ...] = ()
 
 
 class StrategyContext:
-    """Read-only view of the engine for a strategy."""
+    """Read-only view for a strategy of what the engine trades with: its portfolio, its
+    trading state, its clock and its indicators."""
 
-    __slots__ = ("_engine",)
+    __slots__ = ("_clock", "_feed", "_portfolio", "_risk")
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self, portfolio: Portfolio, risk: RiskEngine, clock: Clock, feed: IndicatorFeed
+    ) -> None:
+        self._portfolio, self._risk, self._clock, self._feed = portfolio, risk, clock, feed
 
     @property
     def instrument(self) -> Instrument:
-        return self._engine.portfolio.instrument
+        return self._portfolio.instrument
 
     @property
     def position_qty(self) -> Decimal:
-        return self._engine.portfolio.position.qty
+        return self._portfolio.position.qty
 
     @property
     def position_avg_price(self) -> Decimal:
-        return self._engine.portfolio.position.avg_price
+        return self._portfolio.position.avg_price
 
     @property
     def trading_state(self) -> TradingState:
-        return self._engine.risk.state
+        return self._risk.state
 
     def free(self, asset: str) -> Decimal:
-        return self._engine.portfolio.ledger.free(asset)
+        return self._portfolio.ledger.free(asset)
 
     def equity(self, mark: Decimal) -> Decimal:
-        return self._engine.portfolio.equity(mark)
+        return self._portfolio.equity(mark)
 
     def open_orders(self) -> list[Order]:
-        return self._engine.portfolio.open_orders()
+        return self._portfolio.open_orders()
 
     def order(self, order_id: str) -> Order | None:
-        return self._engine.portfolio.orders.get(OrderId(order_id))
+        return self._portfolio.orders.get(OrderId(order_id))
 
     def timestamp_ms(self) -> int:
-        return self._engine.clock.timestamp_ms()
+        return self._clock.timestamp_ms()
 
     def indicator(self, spec: IndicatorSpec) -> Series:
-        return self._engine.feed.register(spec)
+        return self._feed.register(spec)
 
 
 ORDER_KINDS = frozenset({"market", "limit", "post_only", "bracket", "quote_market_buy"})

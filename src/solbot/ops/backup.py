@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from solbot import __version__
-from solbot.ops.instance import holder
+from solbot.infra.backupmark import mark_success
+from solbot.infra.instance import holder
 
 NAME = re.compile(r"^solbot-backup-(\d{8}T\d{6}Z)(?:-(\d+))?\.tar\.gz$")
-LAST_SUCCESS = "backup-last-success"
 DB_NAME = "solbot.sqlite"
 
 
@@ -226,16 +226,8 @@ def create(
         if int(head["ContentLength"]) != archive.size:
             raise StorageUnavailable(f"S3 holds {head['ContentLength']} bytes, sent {archive.size}")
         uploaded = f"s3://{bucket}/{prefix}{name}"
-    mark = home / "data" / LAST_SUCCESS
-    mark.write_text(json.dumps({"at": now.timestamp(), "archive": uploaded or str(final)}) + "\n")
+    mark_success(home / "data", now, uploaded or str(final))
     return Created(archive, tables, uploaded)
-
-
-def last_success(data_dir: Path) -> float | None:
-    try:
-        return float(json.loads((data_dir / LAST_SUCCESS).read_text())["at"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 # ---------------------------------------------------------------- list / prune

@@ -94,10 +94,10 @@ def _nested_backup(home: Path) -> Check:
 
 
 def _kill_flag(s: Settings) -> Check:
-    if not s.kill_flag.exists():
+    reason = s.kill_switch.reason()
+    if reason is None:
         return Check("kill switch", Level.OK, "no kill-switch.flag")
-    reason = s.kill_flag.read_text(errors="replace").strip().splitlines()
-    why = f" ({reason[0][:120]})" if reason else ""
+    why = f" ({reason[:120]})" if reason else ""
     return Check(
         "kill switch",
         Level.WARN,
@@ -107,7 +107,7 @@ def _kill_flag(s: Settings) -> Check:
 
 
 def _process(s: Settings) -> Check:
-    from solbot.ops.instance import holder
+    from solbot.infra.instance import holder
 
     pid = holder(s.data_dir)
     if pid is None:
@@ -229,7 +229,7 @@ def _dependencies() -> Check:
 
 
 def _backup(s: Settings) -> Check:
-    from solbot.ops.backup import last_success
+    from solbot.infra.backupmark import last_success
 
     at = last_success(s.data_dir)
     if at is None:

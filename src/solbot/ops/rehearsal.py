@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from solbot.ops.instance import holder
+from solbot.infra.instance import holder
 from solbot.runtime.config import read_env_file
 
 # a configuration that trades at once: what the injected bad release ships

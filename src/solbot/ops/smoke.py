@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from solbot.infra.killswitch import KillFlag
+
 
 class SmokeUnreachable(Exception):
     """The bot's API could not be reached where the test needs it (exit 4)."""
@@ -139,7 +141,7 @@ def stop_test(
 
 
 def pnl_zero(
-    url: str, auto_stop: bool = False, kill_flag: Path | None = None, unit: str | None = None
+    url: str, auto_stop: bool = False, kill_flag: KillFlag | None = None, unit: str | None = None
 ) -> Result:
     """OPS-009. ``auto_stop`` on failure: stop ``unit``, else create ``kill_flag``."""
     r = Result("OPS-009 PnL=0 smoke test")
@@ -162,9 +164,7 @@ def pnl_zero(
             subprocess.run(["systemctl", "stop", unit], check=False, timeout=60)
             r.step(f"auto-stop: systemctl stop {unit}")
         elif kill_flag is not None:
-            from solbot.ops.killswitch import engage
-
-            engage(kill_flag, f"OPS-009 auto-stop: {r.summary}")
+            kill_flag.engage(f"OPS-009 auto-stop: {r.summary}")
             r.step(f"auto-stop: kill switch engaged ({kill_flag})")
         r.summary += "; auto-stopped"
     return r

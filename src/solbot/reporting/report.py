@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from solbot.data.bars import BarArrays, FloatArray
 from solbot.domain.messages import ms_to_datetime
-from solbot.reporting.metrics import drawdown
+from solbot.reporting.metrics import Metrics, drawdown
 from solbot.reporting.page import COLOURS, page, style_figure, tile
-from solbot.runtime.backtest import BacktestResult
+from solbot.reporting.trades import Trade
+
+
+class Run(Protocol):
+    """What a report reads of a run (``runtime.backtest.BacktestResult`` is one)."""
+
+    @property
+    def bars(self) -> BarArrays: ...
+
+    @property
+    def equity(self) -> FloatArray: ...
+
+    @property
+    def trades(self) -> list[Trade]: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
 
 MAX_POINTS = 20_000  # larger series are decimated for the chart (every trade is kept)
 
 
-def result_payload(result: BacktestResult, params: dict[str, Any]) -> dict[str, Any]:
+def result_payload(result: Run, params: dict[str, Any]) -> dict[str, Any]:
     bars = result.bars
     return {
         "symbol": bars.symbol,
@@ -30,7 +48,7 @@ def result_payload(result: BacktestResult, params: dict[str, Any]) -> dict[str, 
     }
 
 
-def write_result(result: BacktestResult, out: Path, params: dict[str, Any]) -> Path:
+def write_result(result: Run, out: Path, params: dict[str, Any]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "result.json"
     tmp = path.with_suffix(".json.tmp")
@@ -45,7 +63,7 @@ def _decimate(n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(np.int64))
 
 
-def write_report(result: BacktestResult, out: Path, title: str) -> Path:
+def write_report(result: Run, out: Path, title: str) -> Path:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
+from solbot.domain.instruments import instrument_for
 from solbot.engine.params import Param
 from solbot.reporting.metrics import Metrics, compute_metrics
 from solbot.reporting.trades import Trade
-from solbot.runtime.backtest import BacktestConfig, instrument_for, run_backtest
+from solbot.runtime.backtest import BacktestConfig, run_backtest
 from solbot.strategies import create, resolve
 
 WARMUP_BARS = 200

@@ -1,75 +1,280 @@
-"""How one account is laid out over its symbols' sleeves when the bot starts: each symbol's
-market data opened (several replays put in step), symbols dropped from the configuration
-checked for what they still hold, and each sleeve's share of the capital (fixed at the
-account's first start)."""
+"""The account: the sleeves of the traded symbols, their weights, the trading day's book and
+the equity curve, and the rules that hold over the whole account — the daily loss limit on
+the sum, the exposure cap over every position, halts and the kill switch.
+
+No asyncio here: the shell (``runtime.service``) runs the tasks, a session
+(``runtime.session``) supplies the venues, and the account is handed its store, where alerts
+go and where measurements go. One ``halt`` serves the daily loss limit, the kill switch and
+reconciliation.
+
+A bar of any symbol: ``on_bar`` -> the sleeve's engine (inside the session's transaction) ->
+the daily loss check on the whole account -> the bar's checkpoint -> ``changed``.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
-from solbot.domain.values import ZERO
-from solbot.persistence.store import Store
-from solbot.runtime.feeds import ReplayFeed
-from solbot.runtime.multi import allocation_weights
-
-if TYPE_CHECKING:
-    from solbot.runtime.config import Settings
-    from solbot.runtime.sleeve import Sleeve
+from solbot import __version__, failpoints
+from solbot.domain.messages import Bar, CancelAll
+from solbot.domain.values import ZERO, TradingState
+from solbot.engine.risk import ExposureCap
+from solbot.persistence.check import check_database, mark_account
+from solbot.persistence.store import Restored, Store
+from solbot.runtime import layout
+from solbot.runtime.config import Settings
+from solbot.runtime.ports import Alerts, MetricsSink
+from solbot.runtime.session import Session
+from solbot.runtime.sleeve import Sleeve
+from solbot.strategies import source_sha256
 
 log = logging.getLogger(__name__)
 
-
-def open_feeds(sleeves: Sequence[Sleeve]) -> None:
-    """Opens each symbol's market data (a bad file fails the start). Several replayed files
-    start at different times: all replay from the latest first bar, so the symbols move
-    together in time (as they would live)."""
-    feeds = [sl.feed() for sl in sleeves]
-    replays = [f for f in feeds if isinstance(f, ReplayFeed)]
-    if len(feeds) < 2 or len(replays) != len(feeds):
-        return
-    common = max(int(f.data.ts[0]) for f in replays)
-    for f in replays:
-        f.start_ts = common
+STATE_ORDER = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
-def refuse_orphans(store: Store, symbols: set[str]) -> None:
-    """A symbol dropped from the configuration must not leave a position or resting orders
-    behind unwatched: refuse to start (ValueError: exit 2) until it is traded out."""
-    for sleeve, assets in store.sleeves().items():
-        if sleeve in symbols or not sleeve:
-            continue
-        base = sleeve.partition("/")[0]
-        open_orders = store.orders(limit=1000, open_only=True, symbol=sleeve)
-        if assets.get(base, ZERO) != ZERO or open_orders:
-            raise ValueError(
-                f"symbols: the books hold {assets.get(base, ZERO)} {base} and "
-                f"{len(open_orders)} open order(s) of {sleeve}, which is no longer traded; "
-                f"add it back to close them first"
+@dataclass(slots=True)
+class DayBook:
+    day: str
+    start_equity: Decimal
+    halted: bool = False
+
+
+class Account:
+    def __init__(
+        self, settings: Settings, store: Store, alerts: Alerts, metrics: MetricsSink
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.alerts = alerts
+        self.metrics = metrics
+        self.tz = ZoneInfo(settings.timezone)
+        self.sleeves = [
+            Sleeve(settings, store, alerts, metrics, sym, i, self.changed)
+            for i, sym in enumerate(settings.trading_symbols)
+        ]
+        self.primary = self.sleeves[0]
+        self.session: Session | None = None
+        self.weights: dict[str, Decimal] = {}
+        self.cap: ExposureCap | None = None
+        self.day: DayBook | None = None
+        self.paused = False
+        self.kill_reason: str | None = None
+        self.bar_seconds: deque[float] = deque(maxlen=5000)  # recent bar processing times
+        self.equity_points: deque[tuple[int, float]] = deque(maxlen=2000)  # (bar ts, equity)
+        self.changes = 0  # how many changes so far
+        self.on_change: list[Callable[[], None]] = []  # told after each change
+
+    def sleeve(self, symbol: str) -> Sleeve | None:
+        """The sleeve of ``symbol`` (``SOL/USDT``, ``SOLUSDT``, ``sol-usdt``), or None."""
+        wanted = symbol.replace("-", "/").replace("_", "/").upper()
+        for sl in self.sleeves:
+            if wanted in (sl.symbol.upper(), sl.symbol.replace("/", "").upper()):
+                return sl
+        return None
+
+    # ---------------------------------------------------------------- building
+    def build(self, session: Session, started_at: datetime | None = None) -> None:
+        """Open the books (damaged or unexpectedly empty: not written to) and every market's
+        data (a bad replay file fails the start), restore each sleeve over ``session``."""
+        s = self.settings
+        self.session = session
+        check_database(s.db_url, s.data_dir)
+        self.store.migrate()
+        mark_account(s.db_url, s.data_dir)
+        layout.refuse_orphans(self.store, {sl.symbol for sl in self.sleeves})
+        layout.open_feeds(self.sleeves)
+        restored = {sl.symbol: self.store.restore(sl.symbol) for sl in self.sleeves}
+        fresh = [sl for sl in self.sleeves if restored[sl.symbol].empty]
+        resumed = len(fresh) < len(self.sleeves)
+        kept = restored[self.primary.symbol].kv.get("allocation")
+        weights = self.weights = layout.allocation(s, self.store, self.sleeves, kept, bool(fresh))
+        capital = session.capital(self.primary.instrument.quote)
+        for sl in self.sleeves:
+            books = restored[sl.symbol]
+            if books.empty:
+                cash = (capital * weights[sl.symbol]).quantize(Decimal("0.00000001"))
+                balances = session.new_balances(sl, cash, resumed)
+            else:  # totals; a paper venue restarts with us (its open orders died with it)
+                balances = {a: free + locked for a, (free, locked) in books.balances.items()}
+            sl.build(books, balances, session.venue(sl, balances))
+            session.restore_orders(books, sl)
+            sl.start(books)
+        if len(self.sleeves) > 1:
+            self.cap = ExposureCap(
+                s.exposure_cap, lambda: ((x.engine.portfolio, x.mark()) for x in self.sleeves)
             )
-        log.warning("%s is no longer traded; its books stay on disk", sleeve)
+            for sl in self.sleeves:
+                sl.engine.risk.extra_checks.append(self.cap)
+        first = restored[self.primary.symbol]
+        if not first.kv.get("started_at"):
+            self.store.put(started_at=(started_at or datetime.now(UTC)).isoformat())
+        self._restore_day(first)
+        self.equity_points.extend((ts, float(eq)) for ts, eq in self.store.equity_points())
+        self.store.audit(
+            "start",
+            {
+                "version": __version__,
+                "market": s.market.value,
+                "symbols": [sl.symbol for sl in self.sleeves],
+                "resumed": resumed,
+                "strategy": s.strategy,
+                "strategy_sha256": source_sha256(s.strategy),  # a file's: what runs
+            },
+        )
 
+    def _restore_day(self, restored: Restored) -> None:
+        if not restored.days:
+            return
+        day = max(restored.days)
+        row = restored.days[day]
+        self.day = DayBook(day, row.start_equity, row.halted)
+        if row.halted:
+            self.set_trading_state(TradingState.HALTED, f"daily loss limit hit on {day}")
 
-def allocation(
-    settings: Settings, store: Store, sleeves: Sequence[Sleeve], kept: str | None, fresh: bool
-) -> dict[str, Decimal]:
-    """Each sleeve's share of the capital: the ``kept`` weights (the account's ``allocation``
-    checkpoint) while the symbols are the same, else equal or inverse-volatility weights
-    (``fresh``: some sleeve has no books yet), stored for the next start."""
-    weights = {k: Decimal(v) for k, v in json.loads(kept).items()} if kept else {}
-    if set(weights) == {sl.symbol for sl in sleeves}:
-        return weights
-    s = settings
-    if s.allocation == "vol" and len(sleeves) > 1 and fresh:
-        data = [sl.calibration(s.calibration_days) for sl in sleeves]
-        vol = allocation_weights(data, "vol", s.calibration_days)
-        weights = {k: Decimal(repr(v)) for k, v in vol.items()}
-    else:
-        weights = {sl.symbol: Decimal(1) / Decimal(len(sleeves)) for sl in sleeves}
-    store.put(allocation=json.dumps({k: str(v) for k, v in weights.items()}))
-    if len(sleeves) > 1:
-        log.info("allocation (%s): %s", s.allocation, weights)
-    return weights
+    # ---------------------------------------------------------------- queries
+    def equity(self) -> Decimal:
+        """The account's equity: every sleeve marked to market, in the common quote."""
+        return sum((sl.equity() for sl in self.sleeves), ZERO)
+
+    def initial_quote(self) -> Decimal:
+        return sum((sl.engine.portfolio.initial_quote for sl in self.sleeves), ZERO)
+
+    def weight(self, symbol: str) -> Decimal:
+        """``symbol``'s share of the initial capital (6 decimals, for people)."""
+        return self.weights.get(symbol, Decimal(1)).quantize(Decimal("0.000001"))
+
+    def exposure(self) -> Decimal:
+        return sum((sl.exposure() for sl in self.sleeves), ZERO)
+
+    def pnl_snapshot(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(equity, daily PnL, total PnL) of the account from one mark-to-market."""
+        equity = self.equity()
+        start = self.day.start_equity if self.day is not None else equity
+        money = self.primary.instrument.money
+        return equity, money(equity - start), money(equity - self.initial_quote())
+
+    def daily_pnl(self) -> Decimal:
+        return self.pnl_snapshot()[1]
+
+    def trading_state(self) -> tuple[TradingState, str]:
+        """The most restrictive state of any sleeve (HALTED > REDUCING > ACTIVE)."""
+        worst = max(self.sleeves, key=lambda sl: STATE_ORDER[sl.engine.risk.state])
+        risk = worst.engine.risk
+        reason = risk.reason
+        alike = all(sl.engine.risk.reason == reason for sl in self.sleeves)
+        if not alike and risk.state is not TradingState.ACTIVE:  # one symbol's own trouble
+            reason = f"{worst.symbol}: {reason}"
+        return risk.state, reason
+
+    # ---------------------------------------------------------------- changes
+    def set_trading_state(self, state: TradingState, reason: str) -> None:
+        for sl in self.sleeves:
+            sl.engine.set_trading_state(state, reason)
+
+    def halt(self, reason: str, cancel: bool = True, keep_protection: bool = False) -> None:
+        """HALTED on every symbol; with ``cancel``, every resting order cancelled (but the
+        stops protecting a position with ``keep_protection``)."""
+        self.set_trading_state(TradingState.HALTED, reason)
+        if cancel:
+            for sl in self.sleeves:
+                sl.engine.execute([CancelAll(keep_protection=keep_protection)])
+
+    def on_bar(self, bar: Bar, history: bool = False, symbol: str | None = None) -> None:
+        """One closed bar of ``symbol`` (default: the first). ``history``: a bar the market has
+        already moved past (start-up backfill, catching up after a stall) warms the strategy
+        up but never makes it trade on an old price."""
+        sl = self.primary if symbol is None else self.sleeve(symbol)
+        if sl is None:
+            raise KeyError(f"not traded: {symbol}")
+        self.sleeve_bar(sl, bar, history)
+
+    def sleeve_bar(self, sl: Sleeve, bar: Bar, history: bool) -> None:
+        assert self.session is not None, "build() first"
+        t0 = time.perf_counter()
+        with self.session.bar_transaction(self.store):
+            sl.step(bar, self.paused or history)
+            self._day_check(sl, bar)
+        took = time.perf_counter() - t0
+        self.bar_seconds.append(took)
+        self.metrics.bar_done(took)
+        self.changed()
+
+    def changed(self) -> None:
+        """Tell whoever watches (the view's waiting clients)."""
+        self.changes += 1
+        for listener in self.on_change:
+            listener()
+
+    def _day_check(self, sl: Sleeve, bar: Bar) -> None:
+        """The daily loss limit on the whole account, after each bar of any symbol."""
+        day = datetime.fromtimestamp(bar.ts / 1000, self.tz).date().isoformat()
+        equity = self.equity()
+        if self.day is None or self.day.day < day:
+            if self.day is not None and self.day.halted:
+                self.set_trading_state(TradingState.ACTIVE, f"new trading day {day}")
+            self.day = DayBook(day, equity)
+        if self.equity_points and self.equity_points[-1][0] == bar.ts:
+            self.equity_points[-1] = (bar.ts, float(equity))  # another symbol's same bar
+        else:
+            self.equity_points.append((bar.ts, float(equity)))
+        limit = self.day.start_equity * self.settings.daily_loss_limit
+        if not self.day.halted and equity - self.day.start_equity <= -limit:
+            self.day.halted = True
+            reason = f"daily loss limit: {equity - self.day.start_equity} <= -{limit}"
+            self.halt(reason, keep_protection=True)  # the stops protecting a position rest on
+            self.alerts.send("P1", "Daily loss limit", reason)
+        day_book = self.day
+        self.store.bar_done(
+            sl.symbol, bar, day_book.day, day_book.start_equity, equity, day_book.halted
+        )
+        failpoints.hit("bar-done")
+
+    # ---------------------------------------------------------------- control
+    def pause(self) -> None:
+        self.paused = True
+        self.store.audit("pause", {})
+        self.changed()
+
+    def resume(self) -> None:
+        self.paused = False
+        self.store.audit("resume", {})
+        self.changed()
+
+    def cancel_all(self) -> None:
+        for sl in self.sleeves:
+            sl.engine.execute([CancelAll()])
+
+    def kill(self, reason: str, flatten: bool) -> bool:
+        """HALTED -> cancel every resting order -> (``flatten``: sell every position) ->
+        persist -> alert P0. False when the kill switch had already fired."""
+        if self.kill_reason is not None:
+            return False
+        self.kill_reason = reason
+        log.critical("KILL SWITCH: %s", reason)
+        self.halt(f"kill switch: {reason}")
+        if flatten:
+            for sl in self.sleeves:
+                if sl.flatten():
+                    if self.session is not None:
+                        self.session.fill_now(sl)
+                    left = sl.engine.portfolio.position.qty
+                    log.warning("flatten on kill: position now %s %s", left, sl.instrument.base)
+        self.set_trading_state(TradingState.HALTED, f"kill switch: {reason}")
+        self.write_books()
+        self.store.audit("kill", {"reason": reason})
+        self.metrics.killed()
+        self.alerts.send("P0", "Kill switch engaged", reason)
+        self.changed()
+        return True
+
+    def write_books(self) -> None:
+        for sl in self.sleeves:
+            sl.write_books()

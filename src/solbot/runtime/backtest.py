@@ -10,7 +10,7 @@ from itertools import islice
 import numpy as np
 
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
-from solbot.domain.instruments import Instrument, generic_spot, sol_usdt
+from solbot.domain.instruments import Instrument, instrument_for
 from solbot.domain.ledger import Ledger
 from solbot.domain.messages import CancelAll, SubmitOrder
 from solbot.domain.values import ZERO, OrderType, Side, TradingState
@@ -47,10 +47,6 @@ class BacktestResult:
     position: FloatArray
     trades: list[Trade]
     metrics: Metrics
-
-
-def instrument_for(symbol: str) -> Instrument:
-    return sol_usdt() if symbol == "SOL/USDT" else generic_spot(symbol)
 
 
 def build_engine(

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from solbot.infra.killswitch import KillFlag
+
 PROFILES: dict[str, dict[str, Any]] = {
     "staging": {"port": 3000, "home": "/opt/solbot"},
     "production": {"port": 3001, "home": "/opt/solbot-prod"},
@@ -281,8 +283,12 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     @property
+    def kill_switch(self) -> KillFlag:
+        return KillFlag.in_data_dir(self.data_dir)
+
+    @property
     def kill_flag(self) -> Path:
-        return self.data_dir / "kill-switch.flag"
+        return self.kill_switch.path
 
     def allowed_hosts(self) -> frozenset[str] | None:
         """The Host names the API accepts; None: any."""

@@ -21,7 +21,6 @@ from solbot.data.synthetic import synthetic_market
 from solbot.domain.messages import Bar
 
 if TYPE_CHECKING:
-    from solbot.runtime.config import Settings
     from solbot.venues.traffic import TrafficGate
 
 log = logging.getLogger(__name__)
@@ -251,37 +250,3 @@ class CcxtFeed:
 
 # where each synthetic market starts (other symbols: 100); all start on 2022-01-01
 SYNTHETIC_START = {"SOL": 20.0, "BTC": 30_000.0, "ETH": 2_000.0}
-
-
-def feed_for(s: Settings, symbol: str | None = None, index: int = 0) -> BarFeed:
-    """The market data source the settings name, for ``symbol`` (default: the first traded
-    symbol); ``index``: its place in the list, which seeds its synthetic market."""
-    from solbot.runtime.config import MarketSource
-
-    symbol = symbol or s.trading_symbols[0]
-    if s.market is MarketSource.REPLAY:
-        return ReplayFeed(s.replay_file_for(symbol), s.speed)
-    if s.market is MarketSource.EXCHANGE:
-        from solbot.data.download import ccxt_exchange
-        from solbot.venues.traffic import gate_for
-
-        assert s.exchange is not None
-        client = ccxt_exchange(s.exchange, s.exchange_url, sandbox=s.exchange_sandbox)
-        gate = gate_for(s.exchange, s.exchange_weight_share)
-        gate.install(client)
-        rest = CcxtFeed(client, symbol, s.timeframe, poll=s.exchange_poll_seconds)
-        rest.traffic = gate
-        if s.exchange_stream:
-            from solbot.runtime.streamfeed import StreamFeed, stream_exchange
-
-            ws = stream_exchange(
-                s.exchange, s.exchange_url, s.exchange_ws_url, sandbox=s.exchange_sandbox
-            )
-            if ws is not None:
-                gate.install(ws)
-                log.info("market data: %s stream, REST for history and gaps", s.exchange)
-                return StreamFeed(rest, ws)
-        return rest
-    base = symbol.partition("/")[0]
-    start = SYNTHETIC_START.get(base, 100.0)
-    return SyntheticFeed(s.seed + 7919 * index, s.timeframe, s.speed, start_price=start)

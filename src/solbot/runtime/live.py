@@ -1,6 +1,6 @@
-"""What a live run adds to the bot service: connecting to the exchange, putting the orders a
-previous run left open back in the books, reconciling with the exchange at start and then
-periodically, recovering from an exchange ban, and leaving the exchange clean on stop.
+"""The live session (``runtime.session.Session``): connecting to the exchange, putting the
+orders a previous run left open back in the books, reconciling with the exchange at start and
+then periodically, recovering from an exchange ban, and leaving the exchange clean on stop.
 
 Reconciliation (``runtime.reconcile``) compares totals per asset and open orders; two
 conclusive mismatches in a row fail closed.
@@ -18,35 +18,32 @@ asset with its sleeve and the quote currency with the sum of the sleeves.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 import secrets
 import time
 from collections import deque
 from collections.abc import Coroutine
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from solbot.domain.messages import (
-    CancelAll,
-    CancelOrder,
-    OrderAccepted,
-    OrderRejected,
-    OrderSubmitted,
-)
-from solbot.domain.orders import Order, OrderStatus
-from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
-from solbot.persistence.store import Restored
-from solbot.runtime.protection import Protector, bracket_plan, protected_groups
+from solbot.domain.values import ZERO, TradingState
+from solbot.engine.ports import Venue
+from solbot.persistence.store import Store
+from solbot.runtime.protection import Protector
 from solbot.runtime.reconcile import Reconciler
+from solbot.runtime.restart import LiveRestart
+from solbot.runtime.view import ExchangeHealth
 from solbot.venues.capabilities import REPLAY_TESTED
 from solbot.venues.exchange import binance_exchange
-from solbot.venues.live import LiveVenue, VenueHealth
+from solbot.venues.health import VenueHealth
+from solbot.venues.live import LiveVenue
 from solbot.venues.traffic import gate_for, urgent
 from solbot.venues.userstream import UserStream, user_stream_client
 
 if TYPE_CHECKING:
-    from solbot.runtime.service import BotService
+    from solbot.runtime.account import Account
     from solbot.runtime.sleeve import Sleeve
 
 log = logging.getLogger(__name__)
@@ -54,20 +51,14 @@ log = logging.getLogger(__name__)
 # the kill's wait for orders in flight: with the tasks' 5 s, the cancels' 10 + 5 s, inside
 # systemd's TimeoutStopSec=30 (deploy/systemd/bot.service)
 SETTLE_SECONDS = 8.0
-START_LOOKS = 20  # the start reconciliation looks again while our trades are still arriving
-START_LOOK_PAUSE = 0.25  # s between those looks (5 s in all)
 BANS_BEFORE_OPERATOR = 3  # this many bans within an hour: stay halted until a restart
 CLOCK_RESYNC_SECONDS = 300.0  # the exchange's clock is read again this often
 
 
-class ReconcileError(Exception):
-    """Live start: our books and the exchange's disagree; the message is the report."""
-
-
-class LiveSession:
-    def __init__(self, service: BotService) -> None:
-        self.s = service
-        self.venue: LiveVenue | None = None  # the first symbol's
+class LiveSession(LiveRestart):
+    def __init__(self, account: Account) -> None:
+        self.s = account
+        self.first: LiveVenue | None = None  # the first symbol's venue (the clock, the account)
         self.venues: dict[str, LiveVenue] = {}  # by symbol
         self.balances: dict[str, Decimal] = {}  # the exchange's totals when we connected
         self.mismatches = 0  # consecutive conclusive mismatches of the periodic check
@@ -78,15 +69,69 @@ class LiveSession:
         self.user_stream: UserStream | None = None
         self._clock_reason: str | None = None
         self._bans: deque[float] = deque(maxlen=BANS_BEFORE_OPERATOR)
-        self.protector = Protector(service)
+        self.protector = Protector(account)
         self.health = VenueHealth()
         self.rec = Reconciler(self)
 
     def pairs(self) -> list[tuple[Sleeve, LiveVenue]]:
         return [(sl, self.venues[sl.symbol]) for sl in self.s.sleeves]
 
+    @property
+    def mode(self) -> str:
+        return "live (testnet)" if self.s.settings.exchange_sandbox else "live"
+
+    def describe(self) -> str:
+        return f"{self.mode.upper()} ({self.s.settings.exchange})"
+
+    def capital(self, quote: str) -> Decimal:
+        """The account's quote balance, split by the weights."""
+        return self.balances.get(quote, ZERO)
+
+    def new_balances(self, sleeve: Sleeve, cash: Decimal, resumed: bool) -> dict[str, Decimal]:
+        """A new live sleeve: its share of the quote and what the account holds of its base."""
+        inst = sleeve.instrument
+        return {inst.quote: cash, inst.base: self.balances.get(inst.base, ZERO)}
+
+    def venue(self, sleeve: Sleeve, balances: dict[str, Decimal]) -> Venue:
+        return self.venues[sleeve.symbol]
+
+    def bar_transaction(self, store: Store) -> AbstractContextManager[Any]:
+        return contextlib.nullcontext()  # an order's intent is durable before it is sent
+
+    def fill_now(self, sleeve: Sleeve) -> None:
+        return None  # the exchange fills it
+
+    def problems(self) -> list[str]:
+        clock = self.health.clock_problem
+        return [] if clock is None else [f"exchange clock: {clock}"]
+
+    def exchange_health(self) -> ExchangeHealth:
+        h = self.health
+        return ExchangeHealth(
+            clock_offset_ms=h.clock_offset_ms,
+            clock_problem=h.clock_problem,
+            weight_used=float(h.traffic.used),
+            weight_budget=float(h.traffic.limit * h.traffic.share),
+            blocked_seconds=h.traffic.blocked_for(),
+            not_resent=h.not_resent,
+            stream_trades=h.stream_trades,
+        )
+
+    def tasks(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        """While trading: each venue's sync, periodic reconciliation, the exchange clock and,
+        where there is one, the user data stream."""
+        several = len(self.venues) > 1
+        out: list[tuple[str, Coroutine[Any, Any, None]]] = [
+            (f"venue-sync {sym}" if several else "venue-sync", venue.run())
+            for sym, venue in self.venues.items()
+        ]
+        every = self.s.settings.reconcile_seconds
+        if every > 0:
+            out.append(("reconcile", self.watch(every)))
+        return out + self.background()
+
     # ---------------------------------------------------------------- connecting
-    async def connect(self) -> LiveVenue:
+    async def connect(self) -> None:
         s = self.s.settings
         assert s.exchange and s.exchange_api_key and s.exchange_api_secret
         if s.exchange not in REPLAY_TESTED:  # exit 2
@@ -117,14 +162,14 @@ class LiveSession:
                 ex,
                 sl.instrument,
                 poll=s.exchange_poll_seconds,
-                on_error=lambda kind: self.s.metrics.venue_errors.labels(kind).inc(),
+                on_error=self.s.metrics.venue_error,
                 on_alarm=self.alarm,
                 on_recovered=self.recovered,
                 dead_man_seconds=s.exchange_dead_man_seconds,
                 health=self.health,
                 run_salt=salt,
             )
-        venue = self.venue = self.venues[self.s.primary.symbol]
+        venue = self.first = self.venues[self.s.primary.symbol]
         log.info("exchange capabilities: %s", venue.caps.describe())
         if s.exchange_user_stream and venue.caps.order_lists:  # Binance: its user data stream
             client = user_stream_client(
@@ -141,7 +186,6 @@ class LiveSession:
         except BaseException:
             await ex.close()
             raise
-        return venue
 
     async def _open(self, ex: Any, venue: LiveVenue) -> None:
         gate = self.health.traffic
@@ -245,7 +289,7 @@ class LiveSession:
 
     def alarm(self, severity: str, text: str) -> None:
         log.error("venue: %s", text)
-        self.s.notifier.send(severity, "Exchange problem", text)
+        self.s.alerts.send(severity, "Exchange problem", text)
         if severity in ("P0", "P1"):
             reason = f"exchange: {text}"
             if "418" in text:
@@ -263,7 +307,7 @@ class LiveSession:
         if "timestamps" in what:
             reason, self._clock_reason = self._clock_reason, None
             if reason is not None and state is TradingState.HALTED and current == reason:
-                self.s.notifier.send("P2", "Exchange clock in step", what)
+                self.s.alerts.send("P2", "Exchange clock in step", what)
                 self.s.set_trading_state(TradingState.ACTIVE, f"exchange: {what}")
             return
         reason, self._ban_reason = self._ban_reason, None
@@ -272,122 +316,13 @@ class LiveSession:
         recent = [t for t in self._bans if time.monotonic() - t < 3600]
         if len(recent) >= BANS_BEFORE_OPERATOR or self.failed or self.s.kill_reason is not None:
             text = f"{len(recent)} exchange bans within an hour; trading stays halted"
-            self.s.notifier.send("P1", "Exchange bans repeat", text)
+            self.s.alerts.send("P1", "Exchange bans repeat", text)
             self.s.set_trading_state(TradingState.HALTED, f"exchange: {text}")
             return
-        self.s.notifier.send("P2", "Exchange ban over", what)
+        self.s.alerts.send("P2", "Exchange ban over", what)
         self.s.set_trading_state(TradingState.ACTIVE, f"exchange: {what}")
 
-    # ---------------------------------------------------------------- restoring
-    def restore_orders(self, restored: Restored, sleeve: Sleeve) -> None:
-        """Orders a previous run left open go back into the books and the venue's watch
-        list; the first sync then applies what the exchange did with them meanwhile."""
-        engine, venue = sleeve.engine, self.venues[sleeve.symbol]
-        pf = engine.portfolio
-        ref = engine.reference_price()
-        for row in restored.open_orders:
-            order = Order(
-                order_id=OrderId(row.order_id),
-                symbol=row.symbol,
-                side=Side(row.side),
-                type=OrderType(row.type),
-                quantity=row.quantity,
-                price=row.price,
-                trigger_price=row.trigger_price,
-                trailing_bps=row.trailing_bps,
-                quote_quantity=row.quote_quantity,
-                post_only=row.post_only,
-                reduce_only=row.reduce_only,
-                tag=row.tag,
-                created_ts=row.created_ts,
-                oco_group=row.oco_group,
-                client_id=row.client_order_id or f"{venue.prefix}{row.order_id}",
-            )
-            pf.add(order)
-            try:
-                pf.submitted(order, OrderSubmitted(order.order_id, row.created_ts), ref or ZERO)
-            except Exception as exc:  # cannot hold what it needs: the balance check decides
-                log.warning("restoring open order %s: %s", row.order_id, exc)
-                pf.restore_open(order)
-            if row.status != OrderStatus.SUBMITTED.value and row.venue_order_id:
-                order.status = OrderStatus(row.status)
-                order.venue_order_id = row.venue_order_id
-                order.filled_qty = row.filled_qty
-                venue.by_venue_id[row.venue_order_id] = order.order_id
-            venue.remember(order)
-        venue.restore_cursor(
-            self.s.store.trade_ids(sleeve.symbol), self.s.store.last_fill_ts(sleeve.symbol)
-        )
-        plan = bracket_plan(restored.kv)
-        if plan is not None and plan[0] in {OrderId(r.order_id) for r in restored.open_orders}:
-            engine.expect_bracket(*plan)  # its fill, seen now, arms the OCO
-            exits = engine.exit_plan(pf.orders[plan[0]], plan[1])
-            if exits is not None:  # a resting entry: it may carry its exits (an OTOCO)
-                venue.restore_resting(pf.orders[plan[0]], exits)
-
     # ---------------------------------------------------------------- reconciling
-    async def reconcile_start(self) -> None:
-        """Apply what happened to our orders while we were away, keep the order lists that
-        protect a position and cancel the rest, then require the exchange's balances to equal
-        ours (or adopt them when told to), and protect what is unprotected."""
-        for sleeve, venue in self.pairs():
-            sleeve.engine.listeners.append(functools.partial(self.protector.leg_ended, sleeve))
-            await self._settle_sleeve(sleeve, venue)
-        still = False  # the last look saw no trade of ours arrive and nothing in flight
-        for _ in range(START_LOOKS):
-            theirs = await self.rec.exchange_totals()
-            diffs = self.rec.differences(theirs) + await self.rec.foreign_orders()
-            if not diffs:
-                break  # equal
-            still = not await self.rec.moved()
-            if still:
-                break  # a difference that no trade of ours explains
-            await asyncio.sleep(START_LOOK_PAUSE)
-        if diffs:
-            report = "; ".join(diffs)
-            if not still:  # adopting now would take balances read before our latest trades
-                report += " (and our orders were still moving while we looked)"
-            if not self.s.settings.accept_exchange_state or not still:
-                self.s.notifier.send("P0", "Reconciliation failed", report)
-                self.s.store.audit("reconcile-failed", {"report": report})
-                raise ReconcileError(
-                    f"exchange state differs from ours ({report}); not trading. "
-                    "Check the exchange, then restart with --accept-exchange-state to adopt it"
-                )
-            self.rec.adopt(theirs, report)
-        else:
-            self.s.store.audit("reconciled", {k: str(v) for k, v in theirs.items()})
-        self.protector.protect_positions()
-
-    async def _settle_sleeve(self, sleeve: Sleeve, venue: LiveVenue) -> None:
-        engine = sleeve.engine
-        unknown = [o for o in venue.orders.values() if o.status is OrderStatus.SUBMITTED]
-        if unknown:  # intents on disk, outcomes unknown: looked up over the lookup window
-            found = await venue.resolve(unknown, time.monotonic(), every=True)
-            now = int(time.time() * 1000)
-            for order in unknown:
-                oid = order.order_id
-                rec = found.get(oid)
-                self.s.store.audit(
-                    "unknown-outcome-resolved", {"on_exchange": rec is not None}, order_id=oid
-                )
-                if rec is None:
-                    venue.orders.pop(oid, None)
-                    engine.on_venue_event(OrderRejected(oid, now, "never reached the exchange"))
-                else:
-                    venue.by_venue_id[str(rec["id"])] = oid
-                    engine.on_venue_event(OrderAccepted(oid, now, str(rec["id"])))
-        await venue.sync()
-        keep = protected_groups(sleeve)
-        stale = [o for o in engine.portfolio.open_orders() if o.oco_group not in keep]
-        if stale:
-            engine.execute([CancelOrder(o.order_id) for o in stale])
-            for _ in range(50):
-                await asyncio.sleep(0.1)
-                await venue.sync()
-                if not any(o.status.is_open for o in stale):
-                    break
-
     async def check(self) -> str:
         """One periodic reconciliation: ``ok``, ``mismatch`` or ``inconclusive`` (orders in
         flight or trades arriving while we looked: try again next time)."""
@@ -417,12 +352,9 @@ class LiveSession:
 
     def fail_closed(self, report: str) -> None:
         self.failed = True
-        reason = f"reconciliation failed: {report}"
-        self.s.set_trading_state(TradingState.HALTED, reason)
-        for sl in self.s.sleeves:
-            sl.engine.execute([CancelAll()])
+        self.s.halt(f"reconciliation failed: {report}")
         self.s.store.audit("reconcile-failed", {"report": report})
-        self.s.notifier.send(
+        self.s.alerts.send(
             "P0",
             "Reconciliation failed",
             f"{report}. Trading halted; check the exchange, then restart with "
@@ -431,11 +363,11 @@ class LiveSession:
 
     async def keep_clock(self) -> None:
         """Read the exchange's clock again every few minutes (drift, NTP steps)."""
-        assert self.venue is not None
+        assert self.first is not None
         while True:
             await asyncio.sleep(CLOCK_RESYNC_SECONDS)
             try:
-                offset = await self.venue.sync_clock()
+                offset = await self.first.sync_clock()
             except Exception as exc:  # tried again at the next round
                 log.warning("clock sync failed: %s: %s", type(exc).__name__, exc)
                 continue
@@ -452,7 +384,6 @@ class LiveSession:
 
     async def watch(self, every: float) -> None:
         """Periodic reconciliation until cancelled."""
-        metric = self.s.metrics.reconcile_checks
         while True:
             await asyncio.sleep(every)
             try:
@@ -460,26 +391,26 @@ class LiveSession:
             except Exception as exc:  # a failed check is retried at the next one
                 log.warning("reconciliation check failed: %s: %s", type(exc).__name__, exc)
                 result = "error"
-            metric.labels(result).inc()
+            self.s.metrics.reconciled(result)
 
     # ---------------------------------------------------------------- stopping
-    async def stop(self) -> None:
-        """On kill (or cancel-on-stop) the exchange must hold no open order of ours
-        (Binance ``DELETE openOrders``, then verified with a fetch); then the last fills."""
-        s = self.s
+    async def stop(self, cancel: bool) -> None:
+        """With ``cancel`` (a kill, or cancel-on-stop) the exchange must hold no open order of
+        ours (Binance ``DELETE openOrders``, then verified with a fetch); then the last
+        fills."""
         try:
             with urgent():  # the exchange must be left clean now, not next minute
-                await self._stop_venues()
+                await self._stop_venues(cancel)
         except Exception as exc:
             log.error("live shutdown: %s: %s", type(exc).__name__, str(exc)[:200])
-            s.notifier.send("P0", "Live shutdown incomplete", f"{type(exc).__name__}")
+            self.s.alerts.send("P0", "Live shutdown incomplete", f"{type(exc).__name__}")
         finally:
             await self.close()
 
-    async def _stop_venues(self) -> None:
+    async def _stop_venues(self, cancel: bool) -> None:
         s = self.s
         for venue in self.venues.values():
-            if s.kill_reason is not None or s.settings.cancel_on_stop:
+            if cancel:
                 left = await asyncio.wait_for(venue.cancel_all(), timeout=10.0)
                 # answers lost in flight, or ends the lagging order query has not told yet:
                 # learn them (bounded), then cancel again
@@ -493,14 +424,14 @@ class LiveSession:
                             "unknown outcome; the next start looks them up"
                         )
                         log.error("%s", text)
-                        s.notifier.send("P1", "Order outcomes unknown at stop", text)
+                        s.alerts.send("P1", "Order outcomes unknown at stop", text)
                 if left:
                     log.error(
                         "%d %s order(s) still open on the exchange after cancel-all",
                         left,
                         venue.symbol,
                     )
-                    s.notifier.send("P0", "Orders left open", f"{left} {venue.symbol} still open")
+                    s.alerts.send("P0", "Orders left open", f"{left} {venue.symbol} still open")
             else:
                 await asyncio.wait_for(venue.sync(), timeout=10.0)
 

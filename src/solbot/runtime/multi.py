@@ -10,7 +10,7 @@ venue; the cap is an extra pre-trade check that sees every engine.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,10 +18,9 @@ import numpy as np
 
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
 from solbot.domain.messages import Bar
-from solbot.domain.orders import Order
-from solbot.domain.values import ZERO, Side
+from solbot.domain.values import ZERO
 from solbot.engine.core import Engine
-from solbot.engine.portfolio import Portfolio
+from solbot.engine.risk import ExposureCap
 from solbot.reporting.metrics import Metrics, compute_metrics
 from solbot.runtime.backtest import BacktestConfig, BacktestResult, build_engine, summarise
 from solbot.strategies import create
@@ -39,38 +38,6 @@ class MultiResult:
     metrics: Metrics
     max_exposure: float
     denied_by_cap: int
-
-
-class ExposureCap:
-    """A pre-trade check that sees every engine of one account: it denies a buy that would
-    take the value of all positions above ``cap`` x total equity. ``books`` yields each
-    engine's portfolio with its symbol's current mark."""
-
-    def __init__(
-        self, cap: Decimal, books: Callable[[], Iterable[tuple[Portfolio, Decimal]]]
-    ) -> None:
-        self.cap, self.books = cap, books
-        self.denied = 0
-
-    def __call__(self, order: Order, pf: Portfolio, ref: Decimal) -> str | None:
-        if order.side is not Side.BUY:
-            return None
-        total_equity = ZERO
-        exposure = ZERO
-        for p, mark in self.books():
-            total_equity += p.equity(mark)
-            exposure += p.ledger.total(p.instrument.base) * mark
-        price = order.price or order.trigger_price or ref
-        adding = (
-            order.quote_quantity if order.quote_quantity is not None else order.quantity * price
-        )
-        if exposure + adding > self.cap * total_equity:
-            self.denied += 1
-            return (
-                f"portfolio exposure cap: {exposure + adding:.2f} > "
-                f"{float(self.cap):.0%} of equity {total_equity:.2f}"
-            )
-        return None
 
 
 def _tagged(d: BarArrays, i: int) -> Iterator[tuple[int, int, Bar]]:

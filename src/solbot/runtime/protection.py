@@ -29,7 +29,7 @@ from solbot.domain.values import ZERO, OrderId, OrderType, Side
 from solbot.venues.live import NOT_RESENT
 
 if TYPE_CHECKING:
-    from solbot.runtime.service import BotService
+    from solbot.runtime.account import Account
     from solbot.runtime.sleeve import Sleeve
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ def protected_groups(sleeve: Sleeve) -> set[str | None]:
 
 
 class Protector:
-    def __init__(self, service: BotService) -> None:
-        self.s = service
+    def __init__(self, account: Account) -> None:
+        self.s = account
         self._unprotected_alerted: tuple[str, Decimal] | None = None
 
     def protect_positions(self) -> None:
@@ -109,7 +109,7 @@ class Protector:
                 if self._unprotected_alerted != (sl.symbol, qty):
                     self._unprotected_alerted = (sl.symbol, qty)
                     log.error("%s: a position of %s with no stop on record", sl.symbol, qty)
-                    self.s.notifier.send(
+                    self.s.alerts.send(
                         "P1", "Position unprotected", f"{sl.symbol}: {qty} with no stop on record"
                     )
                 continue

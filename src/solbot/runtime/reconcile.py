@@ -17,14 +17,26 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from solbot.domain.ledger import Ledger
 from solbot.domain.values import ZERO
 
 if TYPE_CHECKING:
-    from solbot.runtime.live import LiveSession
-    from solbot.runtime.service import BotService
+    from solbot.runtime.account import Account
+    from solbot.runtime.sleeve import Sleeve
+    from solbot.venues.live import LiveVenue
+
+
+class LiveSession(Protocol):
+    """What reconciliation uses of the live session (``runtime.live.LiveSession``)."""
+
+    s: Account
+    venues: dict[str, LiveVenue]
+    first: LiveVenue | None
+
+    def pairs(self) -> list[tuple[Sleeve, LiveVenue]]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +48,7 @@ class Reconciler:
         self.session = session
 
     @property
-    def s(self) -> BotService:
+    def s(self) -> Account:
         return self.session.s
 
     async def moved(self) -> bool:
@@ -75,7 +87,7 @@ class Reconciler:
         return ours
 
     async def exchange_totals(self) -> dict[str, Decimal]:
-        venue = self.session.venue
+        venue = self.session.first
         assert venue is not None
         bal = await venue.call(venue.ex.fetch_balance)
         total = bal.get("total") or {}
@@ -129,7 +141,7 @@ class Reconciler:
         the sleeves in proportion to what each held (by the weights if none held any); other
         assets (fee assets) into the first sleeve."""
         s = self.s
-        quote = s.instrument.quote
+        quote = s.primary.instrument.quote
         held = {sl.symbol: sl.engine.portfolio.ledger.total(quote) for sl in s.sleeves}
         basis = held if sum(held.values(), ZERO) > 0 else dict(s.weights)
         whole = sum((basis.get(sl.symbol, ZERO) for sl in s.sleeves), ZERO)
@@ -150,5 +162,5 @@ class Reconciler:
             pf.position.qty = theirs[sl.instrument.base]
             sl.write_books()
         s.store.audit("accepted-exchange-state", {"report": report})
-        s.notifier.send("P1", "Exchange state adopted", report)
+        s.alerts.send("P1", "Exchange state adopted", report)
         log.warning("adopted the exchange's balances: %s", report)

@@ -1,9 +1,11 @@
 """One symbol's part of the running bot — a sleeve: its instrument, its slice of the
 capital (its own ledger and venue), its engine and strategy, its market data and books.
 
-The service holds one sleeve per traded symbol and everything that belongs to the account
-(the API, the kill switch, the daily loss limit on the sum, the exposure cap over all
-positions). A single-symbol bot is a one-sleeve account.
+The account (``runtime.account``) holds one sleeve per traded symbol and what belongs to
+the whole account (the kill switch, the daily loss limit on the sum, the exposure cap over
+all positions). A single-symbol bot is a one-sleeve account. A sleeve knows nothing of the
+session it trades in: its venue is handed to it, and what a session does to a sleeve's
+orders at the start (paper: cancel what a crash left; live: put it back) the session does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from solbot import failpoints
 from solbot.data.bars import BarArrays, timeframe_ms
-from solbot.domain.instruments import Instrument
+from solbot.domain.instruments import Instrument, instrument_for
 from solbot.domain.ledger import Ledger
 from solbot.domain.messages import (
     Bar,
@@ -37,17 +39,16 @@ from solbot.domain.orders import OrderStatus
 from solbot.domain.values import ZERO, OrderId, OrderType, Side, TradingState
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
-from solbot.engine.ports import SimClock
+from solbot.engine.ports import SimClock, Venue
 from solbot.engine.risk import RiskEngine, RiskLimits
-from solbot.persistence.store import Restored
-from solbot.runtime.backtest import instrument_for
-from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed, feed_for
+from solbot.persistence.store import Restored, Store
+from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
+from solbot.runtime.marketdata import feed_for
+from solbot.runtime.ports import Alerts, MetricsSink
 from solbot.strategies import create
-from solbot.venues.sim import SimConfig, SimulatedExchange
 
 if TYPE_CHECKING:
-    from solbot.runtime.service import BotService
-    from solbot.venues.live import LiveVenue
+    from solbot.runtime.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,27 @@ YIELD_EVERY = 0.02  # s: the longest the market task holds the event loop betwee
 
 
 class Sleeve:
-    def __init__(self, service: BotService, symbol: str, index: int) -> None:
-        self.service = service
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        alerts: Alerts,
+        metrics: MetricsSink,
+        symbol: str,
+        index: int,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.alerts = alerts
+        self.metrics = metrics
+        self.on_change = on_change  # told after every event of this sleeve's engine
         self.symbol = symbol
         self.index = index
-        self.several = len(service.settings.trading_symbols) > 1
+        self.several = len(settings.trading_symbols) > 1
         self.instrument: Instrument = instrument_for(symbol)
         self.engine: Engine
-        self.venue: SimulatedExchange | LiveVenue
+        self.venue: Venue
         self.last_bar: Bar | None = None
         self.last_bar_wall: float | None = None
         self.bars_seen = 0
@@ -77,27 +91,12 @@ class Sleeve:
         return f"sb{self.instrument.base}" if self.several else "sb"
 
     # ---------------------------------------------------------------- building
-    def build(self, restored: Restored, cash: Decimal, live: LiveVenue | None) -> None:
-        """``cash``: this sleeve's quote when it has no books yet (paper: its share of the
-        initial cash; live: its share of the account's quote balance)."""
-        svc, s, inst = self.service, self.service.settings, self.instrument
-        session = svc.live_session
-        if restored.empty and session is not None:  # a new live account: its share of it
-            balances = {inst.quote: cash, inst.base: session.balances.get(inst.base, ZERO)}
-        elif restored.empty:
-            balances = {inst.quote: cash, inst.base: ZERO}
-        else:  # totals; a paper venue restarts with us (its open orders died with it)
-            balances = {a: free + locked for a, (free, locked) in restored.balances.items()}
-        if live is not None:
-            self.venue = live
-        else:
-            stamp = f"{inst.base if self.several else ''}{int(time.time() * 1000)}"
-            self.venue = SimulatedExchange(
-                inst,
-                balances,
-                SimConfig(slippage=s.slippage, maker_fee=s.fee, taker_fee=s.fee),
-                id_prefix=f"P{stamp}-",
-            )
+    def build(self, restored: Restored, balances: dict[str, Decimal], venue: Venue) -> None:
+        """The engine over ``balances`` (restored books' totals, or a new sleeve's share) and
+        ``restored``'s position, trading at ``venue``. The session then puts back or cancels
+        the orders a previous run left, and ``start`` begins trading."""
+        s, inst = self.settings, self.instrument
+        self.venue = venue
         if restored.empty:
             initial_quote = balances[inst.quote]
         else:
@@ -111,26 +110,23 @@ class Sleeve:
         self.engine = Engine(
             create(s.strategy, **s.strategy_params),
             portfolio,
-            self.venue,
+            venue,
             SimClock(),
             RiskEngine(RiskLimits(max_order_value=s.max_order_value)),
             id_prefix=self.order_prefix,
             first_seq=restored.max_order_seq + 1,
             stop_limit_offset=s.stop_limit_offset,
         )
-        if session is None:
-            self._cancel_stale(restored)
-        else:
-            session.restore_orders(restored, self)
+
+    def start(self, restored: Restored) -> None:
+        portfolio = self.engine.portfolio
         if restored.empty:
-            svc.store.put(sleeve=self.symbol, initial_quote=str(initial_quote))
+            self.store.put(sleeve=self.symbol, initial_quote=str(portfolio.initial_quote))
         # the books as this run starts them (after a crash: what stale orders held is free)
-        svc.store.write_books(portfolio.ledger, portfolio.position, int(time.time() * 1000))
+        self.store.write_books(portfolio.ledger, portfolio.position, int(time.time() * 1000))
         self.engine.listeners.append(self._on_event)
         self.engine.on_bracket = self._record_bracket
-        if live is not None:
-            live.after = self.engine.on_venue_event_drain
-        self.engine.feed.base_ms = timeframe_ms(s.timeframe)  # informative series need it
+        self.engine.feed.base_ms = timeframe_ms(self.settings.timeframe)  # informative series
         self.engine.start()
         if "last_bar" in restored.kv:  # marks equity and risk checks until the next bar
             self.last_bar = Bar(*json.loads(restored.kv["last_bar"]))
@@ -138,9 +134,9 @@ class Sleeve:
         if "trade_from" in restored.kv:
             self.trade_from = int(restored.kv["trade_from"])
 
-    def _cancel_stale(self, restored: Restored) -> None:
-        """Orders left open by a crash: the paper venue that held them is gone."""
-        store = self.service.store
+    def cancel_stale(self, restored: Restored) -> None:
+        """Orders left open by a crash of a paper run: the venue that held them is gone."""
+        store = self.store
         for row in restored.open_orders:
             row.status = OrderStatus.CANCELLED.value
             row.reason = "paper venue restarted"
@@ -174,12 +170,12 @@ class Sleeve:
                 ) from None
             return BarArrays.from_rows([tuple(r) for r in rows], self.symbol, "1d")
         self.trade_from = int(data.ts[0]) + days * DAY_MS
-        self.service.store.put(sleeve=self.symbol, trade_from=str(self.trade_from))
+        self.store.put(sleeve=self.symbol, trade_from=str(self.trade_from))
         return data
 
     def feed(self) -> BarFeed:
         if self.market_feed is None:
-            self.market_feed = feed_for(self.service.settings, self.symbol, self.index)
+            self.market_feed = feed_for(self.settings, self.symbol, self.index)
         return self.market_feed
 
     # ---------------------------------------------------------------- queries
@@ -196,30 +192,30 @@ class Sleeve:
 
     # ---------------------------------------------------------------- events
     def _on_event(self, event: Event | TradingStateChanged) -> None:
-        svc = self.service
+        self.on_change()
         if isinstance(event, TradingStateChanged):
             detail = {"state": event.state, "reason": event.reason}
             if self.several:
                 detail["symbol"] = self.symbol
-            svc.store.audit("TradingStateChanged", detail)
+            self.store.audit("TradingStateChanged", detail)
             return
         pf = self.engine.portfolio
         order = pf.orders[event.order_id]
         realised = pf.fills[-1].realised_pnl if isinstance(event, OrderFilled) else ZERO
-        svc.store.record(event, order, pf.ledger, pf.position, realised)
+        self.store.record(event, order, pf.ledger, pf.position, realised)
         if isinstance(event, OrderFilled):
             failpoints.hit("fill-recorded")
-        svc.metrics.on_event(event, order)
+        self.metrics.on_event(event, order)
         now = time.perf_counter()
         if isinstance(event, OrderSubmitted):
             self._submit_wall[event.order_id] = now
         elif order.status.is_terminal:
             t0 = self._submit_wall.pop(event.order_id, None)
             if t0 is not None and isinstance(event, OrderFilled):
-                svc.metrics.roundtrip.observe(now - t0)
-        if isinstance(event, OrderFilled) and svc.settings.notify_fills:
+                self.metrics.roundtrip_done(now - t0)
+        if isinstance(event, OrderFilled) and self.settings.notify_fills:
             f = event.fill
-            svc.notifier.send("P3", "Fill", f"{f.side.value} {f.quantity} {f.symbol} @ {f.price}")
+            self.alerts.send("P3", "Fill", f"{f.side.value} {f.quantity} {f.symbol} @ {f.price}")
 
     def _record_bracket(self, entry_id: OrderId, cmd: SubmitBracket) -> None:
         """The newest bracket's plan, before its entry is sent: what protects the position."""
@@ -230,7 +226,7 @@ class Sleeve:
             "tag": cmd.tag,
             "trail_bps": cmd.trail_bps,
         }
-        self.service.store.put(sleeve=self.symbol, bracket=json.dumps(plan))
+        self.store.put(sleeve=self.symbol, bracket=json.dumps(plan))
 
     def step(self, bar: Bar, warm_only: bool) -> None:
         """One closed bar through the engine (``warm_only``: the market moves on — resting
@@ -245,31 +241,27 @@ class Sleeve:
 
     def write_books(self) -> None:
         pf = self.engine.portfolio
-        self.service.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
+        self.store.write_books(pf.ledger, pf.position, int(time.time() * 1000))
 
-    def flatten(self) -> None:
-        """Sell the whole position now. Only exposure-reducing orders pass (REDUCING); the
-        paper venue fills it at the last close less slippage instead of waiting a bar."""
+    def flatten(self) -> bool:
+        """Sell the whole position now (only exposure-reducing orders pass: REDUCING); False
+        when there is nothing to sell. The session may fill it at once (``fill_now``)."""
         inst = self.instrument
         qty = self.engine.portfolio.ledger.free(inst.base)
         if qty < inst.min_qty or self.last_bar is None:
-            return
+            return False
         self.engine.set_trading_state(TradingState.REDUCING, "kill switch: flattening")
         order = SubmitOrder(
             Side.SELL, OrderType.MARKET, inst.qty(qty), reduce_only=True, tag="kill-flatten"
         )
         self.engine.execute([order])
-        if isinstance(self.venue, SimulatedExchange):
-            self.venue.match_market_now(self.last_bar.close)
-            self.engine.on_venue_event_drain()
-        left = self.engine.portfolio.position.qty
-        log.warning("flatten on kill: position now %s %s", left, inst.base)
+        return True
 
     # ---------------------------------------------------------------- running
     async def market(
         self, on_bar: Callable[[Sleeve, Bar, bool], None], stop: Callable[[], bool]
     ) -> None:
-        last = self.service.store.restore(self.symbol).kv.get("last_bar_ts")
+        last = self.store.restore(self.symbol).kv.get("last_bar_ts")
         after = int(last) if last else None
         feed = self.feed()
         yielded = time.monotonic()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from solbot.venues.traffic import SENT_AT
 
 if TYPE_CHECKING:
-    from solbot.venues.live import VenueHealth
+    from solbot.venues.health import VenueHealth
 
 CLOCK_STRIKES = 3  # -1021 this many times in a row, resyncing between: halt new orders
 

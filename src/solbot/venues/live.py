@@ -44,7 +44,6 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from ccxt.base import errors as cx
@@ -66,33 +65,15 @@ from solbot.venues.capabilities import Capabilities
 from solbot.venues.clock import ExchangeClock
 from solbot.venues.exchange import classify, short
 from solbot.venues.fills import answer_trades
+from solbot.venues.health import VenueHealth
 from solbot.venues.otoco import ExchangeOtoco, Resting
 from solbot.venues.reports import ExchangeReports
 from solbot.venues.requests import oco_params, order_call
-from solbot.venues.traffic import TrafficGate
 
 log = logging.getLogger(__name__)
 
 LOOKUP_MARGIN = 5.0  # seconds beyond recvWindow before an unseen order is taken as absent
 NOT_RESENT = "a market order is never resent"  # the reason's words (the protector reads them)
-
-
-@dataclass(slots=True)
-class VenueHealth:
-    """Shared by the venues of several symbols on one client: one IP, one clock."""
-
-    traffic: TrafficGate = field(default_factory=TrafficGate)
-    errors: dict[str, int] = field(default_factory=dict)
-    unknown_outcomes: int = 0
-    resends: int = 0
-    lookups_found: int = 0
-    not_resent: int = 0  # market orders whose outcome stayed unknown: left to reconciliation
-    clock_offset_ms: float = 0.0  # the exchange's clock minus ours, at the last sync
-    clock_synced: float = 0.0  # monotonic time of the last sync
-    clock_strikes: int = 0
-    clock_problem: str | None = None
-    ban_reported: bool = False  # a 418 was alarmed: its end is reported once
-    stream_trades: int = 0  # trades booked from the user data stream before any poll
 
 
 class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels, ExchangeOtoco):
@@ -165,6 +146,14 @@ class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels, ExchangeOtoco):
             order.client_id = self.client_id(order.order_id)
         self.client_ids[order.order_id] = order.client_id
         self.orders[order.order_id] = order
+
+    def known_as(self, oid: OrderId, venue_order_id: str) -> None:
+        """The exchange's id of our order ``oid`` (restored from the books, or looked up)."""
+        self.by_venue_id[venue_order_id] = oid
+
+    def forget(self, oid: OrderId) -> None:
+        """Stop tracking ``oid`` (an intent that never reached the exchange)."""
+        self.orders.pop(oid, None)
 
     def submit(self, order: Order) -> None:
         self.remember(order)

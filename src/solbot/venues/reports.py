@@ -29,7 +29,7 @@ from solbot.venues.fills import fill_of
 from solbot.venues.traffic import urgent
 
 if TYPE_CHECKING:
-    from solbot.venues.live import VenueHealth
+    from solbot.venues.health import VenueHealth
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import SecretStr
 
-from solbot.cli import app, errors, fail, home, out
+from solbot.cli.common import errors, fail, home, out
 from solbot.runtime.exitcodes import EXIT_UNREACHABLE, EXIT_USAGE
 
 if TYPE_CHECKING:
     from solbot.ops.smoke import Result
+
+app = typer.Typer()
 
 secrets_app = typer.Typer(no_args_is_help=True, help="Secrets: pull from AWS SSM into .env.")
 app.add_typer(secrets_app, name="secrets")
@@ -52,7 +54,7 @@ def _report(result: Result, webhook: SecretStr | None) -> None:
     """Print the steps, send the outcome to Discord (when configured), exit 1 on failure."""
     import asyncio
 
-    from solbot.ops.notify import send_once
+    from solbot.infra.notify import send_once
 
     for step in result.steps:
         out.print(f"  {step}", highlight=False)
@@ -103,9 +105,10 @@ def smoke_pnl_zero(
 ) -> None:
     """OPS-009: /api/account's dailyPnL must be exactly 0. Exit 1 when not (after stopping
     the bot with --auto-stop: the kill flag in $SOLBOT_HOME/data, or the unit); 4: no answer."""
+    from solbot.infra.killswitch import KillFlag
     from solbot.ops.smoke import SmokeUnreachable, pnl_zero
 
-    flag = home() / "data" / "kill-switch.flag"
+    flag = KillFlag.of_home(home())
     with errors():
         try:
             result = pnl_zero(url.rstrip("/"), auto_stop, flag, unit)
@@ -240,3 +243,9 @@ def rehearse(
         out.print(f"pipeline FAILED at step {failed}", highlight=False)
         raise typer.Exit(1)
     out.print("pipeline passed: every step of the runbook's flow", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands and command groups to ``root``."""
+    root.registered_commands.extend(app.registered_commands)
+    root.registered_groups.extend(app.registered_groups)

@@ -1,170 +1,36 @@
-"""The ``solbot`` command. Wires everything; configures logging once.
-
-Exit codes: 0 success; 1 unexpected internal error; 2 bad arguments or configuration;
-3 bad or unusable market data; 4 the exchange could not be reached or refused.
-"""
+"""``solbot backtest | demo | data ... | version``: backtests and market data."""
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from solbot import __version__
-from solbot.data.bars import BarArrays, DataError, timeframe_ms
-from solbot.data.importers import load_bars
-from solbot.data.validate import GapPolicy, validate
-from solbot.runtime.exitcodes import (
-    EXIT_DATA,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_USAGE,
+from solbot.cli.common import (
+    ExchangeUnavailable,
+    Gaps,
+    UsageError,
+    decimal_opt,
+    errors,
+    home,
+    load_checked,
+    metrics_table,
+    out,
+    parse_params,
+    parse_time,
+    progress_bar,
 )
-from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
+from solbot.data.bars import DataError, timeframe_ms
+from solbot.data.validate import GapPolicy, validate
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="SOL-Bot trading bot.")
+app = typer.Typer()
 data_app = typer.Typer(no_args_is_help=True, help="Market data: import, download, list.")
 app.add_typer(data_app, name="data")
-out = Console()
-err = Console(stderr=True)
-log = logging.getLogger("solbot")
-
-
-class UsageError(Exception):
-    pass
-
-
-class ExchangeUnavailable(Exception):
-    pass
-
-
-class Gaps(StrEnum):
-    error = "error"
-    warn = "warn"
-    allow = "allow"
-
-
-def fail(code: int, message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def errors() -> Iterator[None]:
-    """Turn known failures into one line and a documented exit code."""
-    try:
-        yield
-    except DataError as exc:
-        fail(EXIT_DATA, str(exc))
-    except (UsageError, ValueError) as exc:
-        fail(EXIT_USAGE, str(exc))
-    except ExchangeUnavailable as exc:
-        fail(EXIT_EXCHANGE, str(exc))
-
-
-def home() -> Path:
-    return Path(os.environ.get("SOLBOT_HOME") or ".").resolve()
-
-
-def parse_time(value: str | None, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{name}: expected an ISO date like 2021-06-01, got {value!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
-
-
-def parse_params(items: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
-        value: Any = raw
-        for conv in (int, float):
-            try:
-                value = conv(raw)
-                break
-            except ValueError:
-                continue
-        params[key] = value
-    return params
-
-
-def decimal_opt(value: str, name: str) -> Decimal:
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise UsageError(f"{name}: not a number: {value!r}") from None
-    if not d.is_finite():
-        raise UsageError(f"{name}: must be finite")
-    return d
-
-
-def progress_bar(label: str) -> tuple[Progress, Callable[[int, int], None]]:
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-    task = bar.add_task(label, total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return bar, update
-
-
-def load_checked(path: Path, gaps: Gaps) -> BarArrays:
-    bars = load_bars(path)
-    try:
-        warnings = validate(bars, GapPolicy(gaps.value))
-    except DataError as exc:  # one line naming the file, as the importers' errors do
-        raise DataError(f"{path}: {exc}") from None
-    for warning in warnings:
-        err.print(
-            f"[yellow]warning:[/yellow] {path.name}: {warning}", highlight=False, soft_wrap=True
-        )
-    return bars
-
-
-def metrics_table(title: str, metrics: dict[str, object]) -> Table:
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    pct = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return"}
-    for key, value in metrics.items():
-        if value is None:
-            shown = "n/a"
-        elif key in pct and isinstance(value, float):
-            shown = f"{value:.2%}"
-        elif isinstance(value, float):
-            shown = f"{value:.3f}"
-        else:
-            shown = str(value)
-        table.add_row(key.replace("_", " "), shown)
-    return table
 
 
 @app.command()
@@ -222,8 +88,9 @@ def run_backtest_command(
 ) -> None:
     from dataclasses import replace
 
+    from solbot.domain.instruments import instrument_for
     from solbot.reporting.report import write_report, write_result
-    from solbot.runtime.backtest import BacktestConfig, instrument_for, run_backtest
+    from solbot.runtime.backtest import BacktestConfig, run_backtest
     from solbot.strategies import create, source_sha256
     from solbot.venues.sim import SimConfig
 
@@ -401,56 +268,7 @@ def version() -> None:
     out.print(__version__)
 
 
-def _is_usage_error(exc: BaseException) -> bool:
-    """Click's (or Typer's vendored click's) usage errors, without importing either."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return "ClickException" in names and hasattr(exc, "format_message")
-
-
-def bootstrap_level(raw: str | None) -> int:
-    """The log level before the settings are read: ``SOLBOT_LOG_LEVEL`` in any case, else
-    WARNING — a value the settings refuse is reported by them (exit 2), not by a traceback
-    here that would stop every command, ``solbot kill`` included."""
-    level = logging.getLevelName((raw or "WARNING").strip().upper())
-    return level if isinstance(level, int) else logging.WARNING
-
-
-def main() -> None:
-    logging.basicConfig(
-        level=bootstrap_level(os.environ.get("SOLBOT_LOG_LEVEL")),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        code = app(standalone_mode=False)
-    except (KeyboardInterrupt, typer.Abort):
-        sys.exit(130)
-    except Exception as exc:
-        if _is_usage_error(exc):  # one line, not the framework's usage box
-            message = exc.format_message()  # type: ignore[attr-defined]
-            if message:
-                err.print(
-                    f"[red]error:[/red] {message} (see --help)", highlight=False, soft_wrap=True
-                )
-            sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
-        # A bug: keep it to one line; the traceback is logged at debug level.
-        log.debug("internal error", exc_info=exc)
-        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False)
-        sys.exit(EXIT_INTERNAL)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
-
-
-from solbot import cli_bot  # noqa: E402  (registers run, kill, status, account, notify)
-
-del cli_bot
-from solbot import cli_research  # noqa: E402  (registers optimize)
-
-del cli_research
-from solbot import cli_emulator  # noqa: E402  (registers emulator)
-
-del cli_emulator
-from solbot import cli_ops  # noqa: E402  (registers secrets, smoke, deploy, rollback)
-
-del cli_ops
-from solbot import cli_backup  # noqa: E402  (registers backup)
-
-del cli_backup
+def register(root: typer.Typer) -> None:
+    """Add this module's commands and command groups to ``root``."""
+    root.registered_commands.extend(app.registered_commands)
+    root.registered_groups.extend(app.registered_groups)

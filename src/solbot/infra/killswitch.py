@@ -1,5 +1,6 @@
-"""The kill-switch flag: engaging, clearing and reading it, and its watcher (inotify on the
-data directory, with a polling backstop).
+"""The kill-switch flag: engaging, clearing and reading it (``KillFlag``, its one owner: the
+CLI, the API, the smoke test, the doctor and the service all go through it), and its watcher
+(inotify on the data directory, with a polling backstop).
 
 The flag is written whole (a temporary file renamed over it), so a watcher never reads a
 half-written reason; the reason is one line of at most ``REASON_MAX`` characters, control
@@ -17,6 +18,7 @@ import logging
 import os
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,9 @@ IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")
 REASON_MAX = 500
+FLAG_NAME = (
+    "kill-switch.flag"  # in the home's data directory (runbook: touch data/kill-switch.flag)
+)
 
 
 def single_line(text: str, limit: int = REASON_MAX) -> str:
@@ -54,6 +59,47 @@ def flag_reason(flag: Path) -> str | None:
         return None
     except OSError:
         return ""  # there but unreadable: still engaged
+
+
+@dataclass(frozen=True, slots=True)
+class KillFlag:
+    """The kill-switch flag of one home: ``<home>/data/kill-switch.flag``."""
+
+    path: Path
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> KillFlag:
+        return cls(data_dir / FLAG_NAME)
+
+    @classmethod
+    def of_home(cls, home: Path) -> KillFlag:
+        return cls.in_data_dir(home / "data")
+
+    @property
+    def engaged(self) -> bool:
+        return self.path.exists()
+
+    def engage(self, reason: str) -> None:
+        """Create the flag with its reason (one line), atomically."""
+        engage(self.path, reason)
+
+    def clear(self) -> bool:
+        """Remove the flag; False when it was not there."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def reason(self) -> str | None:
+        """The reason written in the flag, "" when it has none, None when not engaged."""
+        return flag_reason(self.path)
+
+    def watch(self, on_flag: Callable[[], None]) -> FlagWatcher:
+        return FlagWatcher(self.path, on_flag)
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 class FlagWatcher:

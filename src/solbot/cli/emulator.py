@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
-from solbot.cli import UsageError, app, errors, out
+from solbot.cli.common import UsageError, errors, out
+
+app = typer.Typer()
 
 
 def _balances(spec: str) -> dict[str, Decimal]:
@@ -108,3 +110,9 @@ def emulator(
         out.print(f"Binance spot emulator on http://127.0.0.1:{port} ({markets}, {timeframe})")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_emulator(emu, "127.0.0.1", port))
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands and command groups to ``root``."""
+    root.registered_commands.extend(app.registered_commands)
+    root.registered_groups.extend(app.registered_groups)

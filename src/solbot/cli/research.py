@@ -9,8 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from solbot.cli import Gaps, app, errors, load_checked, metrics_table, out, progress_bar
+from solbot.cli.common import Gaps, errors, load_checked, metrics_table, out, progress_bar
 from solbot.runtime.exitcodes import EXIT_LOOKAHEAD
+
+app = typer.Typer()
 
 
 def _clean(x: Any) -> Any:
@@ -142,7 +144,7 @@ def portfolio(
     """Backtest one strategy on several symbols sharing one account."""
     from decimal import Decimal, InvalidOperation
 
-    from solbot.cli import UsageError
+    from solbot.cli.common import UsageError
     from solbot.runtime.multi import run_multi
 
     with errors():
@@ -225,3 +227,9 @@ def new_strategy(
         path = write_template(name, out_dir, force)
         out.print(f"wrote {path}")
         out.print(f"next: solbot backtest --data FILE --strategy {path} --out runs/{name}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands and command groups to ``root``."""
+    root.registered_commands.extend(app.registered_commands)
+    root.registered_groups.extend(app.registered_groups)

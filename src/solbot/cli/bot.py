@@ -13,20 +13,22 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from solbot.cli import (
+from solbot.cli.common import (
+    ConfigOpt,
+    HomeOpt,
     UsageError,
-    app,
     err,
     errors,
     fail,
     out,
+    run_loop,
+    settings_or_exit,
 )
 from solbot.runtime.exitcodes import (
     EXIT_DATABASE,
@@ -38,34 +40,13 @@ from solbot.runtime.exitcodes import (
 from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
 
 if TYPE_CHECKING:
-    from solbot.runtime.config import Settings
+    pass
+
+app = typer.Typer()
 
 
 notify_app = typer.Typer(no_args_is_help=True, help="Discord notifications.")
 app.add_typer(notify_app, name="notify")
-
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="SOLBOT_HOME (default: cwd)")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
-
-
-def run_loop(coro: Coroutine[Any, Any, int]) -> int:
-    """Run on uvloop when it is installed (it is with uvicorn[standard]), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
-def settings_or_exit(home: Path | None, config: Path | None, **overrides: Any) -> Settings:
-    from solbot.runtime.config import ConfigError, load_settings
-
-    try:
-        return load_settings(home, config, overrides)
-    except ConfigError as exc:
-        fail(2, str(exc))
-        raise AssertionError from exc  # unreachable: fail() exits
 
 
 @app.command()
@@ -105,10 +86,11 @@ def run(
     ] = False,
 ) -> None:
     """Run the bot: paper trading on the synthetic market unless told otherwise."""
-    from solbot.ops import logs
+    from solbot.bot import build_bot
+    from solbot.infra import logs
     from solbot.persistence.check import DatabaseDamaged
-    from solbot.runtime.live import ReconcileError
-    from solbot.runtime.service import BotService, KillSwitchEngaged
+    from solbot.runtime.restart import ReconcileError
+    from solbot.runtime.service import KillSwitchEngaged
 
     market = "replay" if replay else "exchange" if exchange else None
     s = settings_or_exit(
@@ -144,7 +126,7 @@ def run(
         )
     logs.configure(s.logs_dir, s.log_level, s.secrets(), s.log_rotation)
     with errors():
-        service = BotService(s)
+        service = build_bot(s)
         try:
             code = run_loop(service.run())
         except KillSwitchEngaged as exc:
@@ -181,17 +163,16 @@ def kill(
     except ConfigError as exc:
         fail(2, str(exc))
         raise AssertionError from exc  # unreachable: fail() exits
-    flag = root / "data" / "kill-switch.flag"
+    from solbot.infra.killswitch import KillFlag
+
+    flag = KillFlag.of_home(root)
     if clear:
-        if flag.exists():
-            flag.unlink()
+        if flag.clear():
             out.print(f"kill switch cleared: {flag} removed")
         else:
             out.print(f"kill switch was not engaged ({flag} absent)")
         return
-    from solbot.ops.killswitch import engage
-
-    engage(flag, reason)  # appears atomically, with its reason already inside
+    flag.engage(reason)  # appears atomically, with its reason already inside
     out.print(f"kill switch engaged: {flag}")
 
 
@@ -297,7 +278,7 @@ def account(
 @notify_app.command("test")
 def notify_test(home: HomeOpt = None, config: ConfigOpt = None) -> None:
     """Send a P3 test message to the configured Discord webhook."""
-    from solbot.ops.notify import send_once
+    from solbot.infra.notify import send_once
 
     s = settings_or_exit(home, config)
     if s.discord_webhook_url is None:
@@ -323,7 +304,7 @@ def notify_send(
 ) -> None:
     """Send one message to the configured Discord webhook (deploy pipelines report with it).
     Exit 2: no webhook configured or a bad severity; 4: Discord did not accept it."""
-    from solbot.ops.notify import send_once
+    from solbot.infra.notify import send_once
 
     if severity not in ("P0", "P1", "P2", "P3"):
         fail(2, f"--severity: expected P0, P1, P2 or P3, got {severity!r}")
@@ -337,3 +318,9 @@ def notify_send(
 
 
 __all__ = ["account", "err", "kill", "run", "status"]
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands and command groups to ``root``."""
+    root.registered_commands.extend(app.registered_commands)
+    root.registered_groups.extend(app.registered_groups)
