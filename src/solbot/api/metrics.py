@@ -145,5 +145,5 @@ class ViewCollector(Collector):
         yield g(
             "solbot_backup_last_success_timestamp_seconds",
             "When `solbot backup create` last succeeded on this home (epoch seconds; 0: never)",
-            st.backup_last_success or 0.0,
+            self.view.backup_last_success() or 0.0,
         )

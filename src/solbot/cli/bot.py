@@ -31,9 +31,7 @@ from solbot.cli.common import (
     settings_or_exit,
 )
 from solbot.runtime.exitcodes import (
-    EXIT_DATABASE,
     EXIT_KILLED,
-    EXIT_RECONCILE,
     EXIT_UNHEALTHY,
     EXIT_USAGE,
 )
@@ -88,9 +86,6 @@ def run(
     """Run the bot: paper trading on the synthetic market unless told otherwise."""
     from solbot.bot import build_bot
     from solbot.infra import logs
-    from solbot.persistence.check import DatabaseDamaged
-    from solbot.runtime.restart import ReconcileError
-    from solbot.runtime.service import KillSwitchEngaged
 
     market = "replay" if replay else "exchange" if exchange else None
     s = settings_or_exit(
@@ -127,14 +122,8 @@ def run(
     logs.configure(s.logs_dir, s.log_level, s.secrets(), s.log_rotation)
     with errors():
         service = build_bot(s)
-        try:
+        try:  # the kill switch, reconciliation, a damaged database: their own exit codes
             code = run_loop(service.run())
-        except KillSwitchEngaged as exc:
-            fail(EXIT_KILLED, str(exc))
-        except ReconcileError as exc:
-            fail(EXIT_RECONCILE, str(exc))
-        except DatabaseDamaged as exc:
-            fail(EXIT_DATABASE, str(exc))
         except OSError as exc:
             raise UsageError(str(exc)) from None
     # Everything is persisted and the logs are flushed: leave without the interpreter's

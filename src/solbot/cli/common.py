@@ -26,11 +26,10 @@ from rich.table import Table
 from solbot.data.bars import BarArrays, DataError
 from solbot.data.importers import load_bars
 from solbot.data.validate import GapPolicy, validate
+from solbot.domain.errors import ConfigurationError, ExchangeError, SolbotError
 from solbot.runtime.exitcodes import (
-    EXIT_DATA,
     EXIT_USAGE,
 )
-from solbot.runtime.exitcodes import EXIT_UNREACHABLE as EXIT_EXCHANGE
 
 if TYPE_CHECKING:
     from solbot.runtime.config import Settings
@@ -40,11 +39,11 @@ err = Console(stderr=True)
 log = logging.getLogger("solbot")
 
 
-class UsageError(Exception):
+class UsageError(ConfigurationError):
     pass
 
 
-class ExchangeUnavailable(Exception):
+class ExchangeUnavailable(ExchangeError):
     pass
 
 
@@ -61,15 +60,15 @@ def fail(code: int, message: str) -> None:
 
 @contextmanager
 def errors() -> Iterator[None]:
-    """Turn known failures into one line and a documented exit code."""
+    """Turn known failures into one line and a documented exit code: every kind of
+    ``domain.errors.SolbotError`` carries its own. A plain ``ValueError`` still means bad
+    arguments (exit 2): many checks below the CLI raise it for a bad value."""
     try:
         yield
-    except DataError as exc:
-        fail(EXIT_DATA, str(exc))
-    except (UsageError, ValueError) as exc:
+    except SolbotError as exc:
+        fail(exc.exit_code, str(exc))
+    except ValueError as exc:
         fail(EXIT_USAGE, str(exc))
-    except ExchangeUnavailable as exc:
-        fail(EXIT_EXCHANGE, str(exc))
 
 
 def home() -> Path:

@@ -10,6 +10,7 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 
+from solbot.domain.errors import MarketDataError
 from solbot.domain.messages import Bar
 
 FloatArray = npt.NDArray[np.float64]
@@ -19,7 +20,7 @@ _TF = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
-class DataError(ValueError):
+class DataError(MarketDataError):
     """Market data that cannot be used; the message is one line naming the problem."""
 
 

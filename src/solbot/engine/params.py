@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from solbot.domain.errors import ConfigurationError
 
-class ParamError(ValueError):
+
+class ParamError(ConfigurationError):
     """A parameter value its declaration does not accept (one line)."""
 
 

@@ -22,10 +22,12 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from solbot.domain.errors import DatabaseError
+
 MARKER = "account.json"
 
 
-class DatabaseDamaged(Exception):
+class DatabaseDamaged(DatabaseError):
     """The database cannot be trusted: the start is refused before it is written to."""
 
 

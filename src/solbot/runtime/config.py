@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from solbot.domain.errors import ConfigurationError
 from solbot.infra.killswitch import KillFlag
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -32,7 +33,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 LIVE_CONFIRMATION = "real-money"
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """Bad configuration; the message is one line naming the key."""
 
 

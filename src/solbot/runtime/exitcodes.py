@@ -1,12 +1,28 @@
-"""Process exit codes of the ``solbot`` command (documented in the README)."""
+"""Process exit codes of the ``solbot`` command (documented in the README); each error kind
+of ``domain.errors`` carries its own."""
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
-EXIT_DATA = 3
-EXIT_UNREACHABLE = 4
-EXIT_UNHEALTHY = 5
-EXIT_LOOKAHEAD = 6  # check-lookahead found a decision that used later data
-EXIT_KILLED = 10  # kill switch engaged: systemd must not restart (RestartPreventExitStatus)
-EXIT_RECONCILE = 7  # live: our books and the exchange's disagree (fail closed)
-EXIT_DATABASE = 8  # the database is damaged, or empty where the home held an account
+from solbot.domain.errors import (
+    EXIT_DATA,
+    EXIT_DATABASE,
+    EXIT_INTERNAL,
+    EXIT_KILLED,
+    EXIT_LOOKAHEAD,
+    EXIT_OK,
+    EXIT_RECONCILE,
+    EXIT_UNHEALTHY,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
+
+__all__ = [
+    "EXIT_DATA",
+    "EXIT_DATABASE",
+    "EXIT_INTERNAL",
+    "EXIT_KILLED",
+    "EXIT_LOOKAHEAD",
+    "EXIT_OK",
+    "EXIT_RECONCILE",
+    "EXIT_UNHEALTHY",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+]

@@ -181,7 +181,6 @@ class Reader:
             ),
             exchange=self.session.exchange_health(),
             stream=stream,
-            backup_last_success=last_success(s.data_dir),
         )
 
     def account(self) -> AccountSnapshot:
@@ -297,6 +296,9 @@ class Reader:
 
     def perf(self) -> Perf:
         return Perf(tuple(self._acct.bar_seconds), self.metrics.loop_lag_seconds())
+
+    def backup_last_success(self) -> float | None:
+        return last_success(self.settings.data_dir)
 
     def metrics_text(self) -> bytes:
         return self.metrics.render()

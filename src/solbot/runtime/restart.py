@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from solbot.domain.errors import ReconciliationError
 from solbot.domain.messages import CancelOrder, OrderAccepted, OrderRejected, OrderSubmitted
 from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
@@ -30,7 +31,7 @@ START_LOOKS = 20  # the start reconciliation looks again while our trades are st
 START_LOOK_PAUSE = 0.25  # s between those looks (5 s in all)
 
 
-class ReconcileError(Exception):
+class ReconcileError(ReconciliationError):
     """Live start: our books and the exchange's disagree; the message is the report."""
 
 

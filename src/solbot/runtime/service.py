@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from solbot import __version__
+from solbot.domain.errors import KillSwitchError
 from solbot.infra import logs, sdnotify
 from solbot.infra.instance import InstanceLock
 from solbot.infra.metrics import Metrics
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 NOTIFY_ON_STOP = 0.5
 
 
-class KillSwitchEngaged(Exception):
+class KillSwitchEngaged(KillSwitchError):
     pass
 
 

@@ -84,7 +84,6 @@ class StatusSnapshot:
     symbols: tuple[SleeveStatus, ...]
     exchange: ExchangeHealth | None  # live only
     stream: StreamStats | None
-    backup_last_success: float | None  # epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +217,9 @@ class BotView(Protocol):
         """Everything the dashboard page shows (series only past ``since``, ms)."""
 
     def perf(self) -> Perf: ...
+
+    def backup_last_success(self) -> float | None:
+        """Epoch seconds of this home's last successful backup (a file read: for scrapes)."""
 
     def metrics_text(self) -> bytes:
         """The Prometheus text exposition."""

@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
+from solbot.domain.errors import ConfigurationError
 from solbot.engine.params import check_params
 from solbot.engine.strategy import Strategy
 from solbot.strategies.donchian import DonchianBreakout
@@ -45,7 +46,7 @@ _loaded: dict[tuple[Path, int, int], ModuleType] = {}  # (file, mtime ns, size) 
 _ran: dict[Path, str] = {}  # file -> sha256 of the source last loaded from it
 
 
-class StrategyError(ValueError):
+class StrategyError(ConfigurationError):
     """A strategy spec that cannot be loaded or built (one line)."""
 
 

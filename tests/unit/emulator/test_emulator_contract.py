@@ -31,7 +31,7 @@ from solbot.venues.exchange import binance_exchange
 from solbot.venues.requests import oco_params, order_call
 from tests.asgi_ccxt import answer_with
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "binance-recorded"
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "binance-recorded"
 
 # Known, deliberate differences from the recording, each with its reason:
 SYMBOL_KEYS_ADDED = {

@@ -13,7 +13,7 @@ from decimal import Decimal as D
 from solbot.domain.messages import CancelAll, OrderDenied, SubmitOrder
 from solbot.domain.values import OrderType
 from solbot.emulator.binance import Behaviour
-from tests.unit.test_binance_replay import (
+from tests.unit.venues.test_binance_replay import (
     BUY,
     SELL,
     Rig,

@@ -17,7 +17,7 @@ from solbot.domain.orders import Order
 from solbot.domain.values import OrderId, OrderType, Side
 from solbot.emulator.binance import Behaviour
 from solbot.venues.otoco import pending_quantity
-from tests.unit.test_binance_replay import BUY, Rig, books_equal, run
+from tests.unit.venues.test_binance_replay import BUY, Rig, books_equal, run
 
 DOCUMENTED = {  # rest-api.md, "New Order list - OTOCO (TRADE)", Parameters
     "symbol", "listClientOrderId", "newOrderRespType", "selfTradePreventionMode",

@@ -42,7 +42,7 @@ def write(tmp_path: Path, text: str, name: str = "mine.py") -> Path:
 
 
 def test_a_strategy_file_outside_the_package_backtests_through_create(tmp_path: Path) -> None:
-    from tests.unit.test_strategies import market
+    from tests.unit.strategies.test_strategies import market
 
     path = write(tmp_path, MINE)
     strat = create(str(path), qty="2")
@@ -132,7 +132,7 @@ def test_the_built_in_strategies_use_the_public_sdk() -> None:
         "solbot.domain.values",  # quantize_down: donchian's quote amount
         "solbot.domain.ledger",  # MARKET_BUY_LOCK_BUFFER: the risk sizing's headroom
     }
-    src = Path(__file__).resolve().parents[2] / "src" / "solbot" / "strategies"
+    src = Path(__file__).resolve().parents[3] / "src" / "solbot" / "strategies"
     for path in src.glob("*.py"):
         if path.name == "__init__.py":
             continue

@@ -20,7 +20,7 @@ from solbot.domain.messages import (
 from solbot.domain.values import OrderType
 from solbot.venues.exchange import binance_exchange
 from solbot.venues.live import LiveVenue
-from tests.unit.test_binance_replay import (
+from tests.unit.venues.test_binance_replay import (
     BUY,
     SELL,
     Rig,
