@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from solbot.domain.values import ZERO
 from solbot.persistence.store import Store
+from solbot.runtime.config import ConfigError
 from solbot.runtime.feeds import ReplayFeed
 from solbot.runtime.multi import allocation_weights
 
@@ -38,14 +39,14 @@ def open_feeds(sleeves: Sequence[Sleeve]) -> None:
 
 def refuse_orphans(store: Store, symbols: set[str]) -> None:
     """A symbol dropped from the configuration must not leave a position or resting orders
-    behind unwatched: refuse to start (ValueError: exit 2) until it is traded out."""
+    behind unwatched: refuse to start (ConfigError: exit 2) until it is traded out."""
     for sleeve, assets in store.sleeves().items():
         if sleeve in symbols or not sleeve:
             continue
         base = sleeve.partition("/")[0]
         open_orders = store.orders(limit=1000, open_only=True, symbol=sleeve)
         if assets.get(base, ZERO) != ZERO or open_orders:
-            raise ValueError(
+            raise ConfigError(
                 f"symbols: the books hold {assets.get(base, ZERO)} {base} and "
                 f"{len(open_orders)} open order(s) of {sleeve}, which is no longer traded; "
                 f"add it back to close them first"

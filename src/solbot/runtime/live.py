@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from solbot.domain.values import ZERO, TradingState
 from solbot.engine.ports import Venue
 from solbot.persistence.store import Store
+from solbot.runtime.config import ConfigError
 from solbot.runtime.protection import Protector
 from solbot.runtime.reconcile import Reconciler
 from solbot.runtime.restart import LiveRestart
@@ -135,7 +136,7 @@ class LiveSession(LiveRestart):
         s = self.s.settings
         assert s.exchange and s.exchange_api_key and s.exchange_api_secret
         if s.exchange not in REPLAY_TESTED:  # exit 2
-            raise ValueError(
+            raise ConfigError(
                 f"exchange: live trading on {s.exchange} is not supported (no replay tests "
                 f"from its recorded answers; live runs on: {', '.join(sorted(REPLAY_TESTED))})"
             )
@@ -209,7 +210,7 @@ class LiveSession(LiveRestart):
         for sl, venue in self.pairs():
             symbol = sl.symbol
             if symbol not in (ex.markets or {}):
-                raise ValueError(f"symbol: the exchange has no spot market {symbol}")  # exit 2
+                raise ConfigError(f"symbol: the exchange has no spot market {symbol}")  # exit 2
             inst = instrument_from_market(ex.markets[symbol], int(ex.precisionMode))
             if inst != sl.instrument:
                 log.info(
@@ -271,7 +272,7 @@ class LiveSession(LiveRestart):
                 continue  # not Binance-shaped: nothing to check against
             status = info.get("status", "TRADING")
             if status != "TRADING":
-                raise ValueError(f"symbol: {sl.symbol} is {status} on the exchange, not TRADING")
+                raise ConfigError(f"symbol: {sl.symbol} is {status} on the exchange, not TRADING")
             needs = list(required_order_types(strategy.needs, s.stop_limit_offset))
             if getattr(strategy, "trails_at_exchange", False):
                 needs.append(("trailing stop", "allowTrailingStop"))  # exchangeInfo's flag
@@ -282,7 +283,7 @@ class LiveSession(LiveRestart):
                     else (need in info["orderTypes"])
                 )
                 if not ok:
-                    raise ValueError(
+                    raise ConfigError(
                         f"symbol: {sl.symbol} on {s.exchange} has no {need} "
                         f"(strategy {strategy.name} sends {kind} orders)"
                     )

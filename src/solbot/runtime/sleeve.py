@@ -42,6 +42,7 @@ from solbot.engine.portfolio import Portfolio
 from solbot.engine.ports import SimClock, Venue
 from solbot.engine.risk import RiskEngine, RiskLimits
 from solbot.persistence.store import Restored, Store
+from solbot.runtime.config import ConfigError
 from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
 from solbot.runtime.marketdata import feed_for
 from solbot.runtime.ports import Alerts, MetricsSink
@@ -157,14 +158,14 @@ class Sleeve:
         else:
             rest = getattr(feed, "rest", feed)
             if not isinstance(rest, CcxtFeed):
-                raise ValueError(f"{self.symbol}: no data to measure volatility on")
+                raise ConfigError(f"{self.symbol}: no data to measure volatility on")
             now = int(time.time() * 1000)
             try:
                 rows = rest.exchange.fetch_ohlcv(
                     self.symbol, "1d", now - (days + 1) * DAY_MS, days + 1
                 )
             except Exception as exc:  # exit 2 with the reason, not a traceback
-                raise ValueError(
+                raise ConfigError(
                     f"allocation: cannot fetch {days} daily bars of {self.symbol} for "
                     f"volatility weights ({type(exc).__name__}: {str(exc)[:120]})"
                 ) from None
