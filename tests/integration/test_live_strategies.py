@@ -58,6 +58,7 @@ def protection_delays(
     delays: list[float] = []
     at_market = cut = 0
     awaiting_exit = 0  # entries with no OCO at the exchange, not yet followed by a sell
+    awaiting: list[Any] = []  # their rows and their legs' rows: told when the check fails
     lost_exit_at = 0  # when the last exit at market was lost (our ms), if none filled since
     for oid, cid, tag, status, group, side, reduce_only, reason, ts in rows:
         filled = status in ("filled", "partially_filled")
@@ -88,6 +89,7 @@ def protection_delays(
             # was looked up: a sell at market must follow — else it is an unprotected position
             at_market += 1
             awaiting_exit += 1
+            awaiting.append(((oid, tag, status, ts), legs))
             continue
         assert sorted(o["type"] for o in at_exchange) == ["LIMIT_MAKER", "STOP_LOSS_LIMIT"]
         assert len({o["orderListId"] for o in at_exchange}) == 1
@@ -107,7 +109,12 @@ def protection_delays(
         kill = _kill_ms(home)
         assert kill - lost_exit_at < 5000 + 5000 + 3000, (kill, lost_exit_at)
         cut, awaiting_exit = cut + awaiting_exit, 0
-    assert awaiting_exit == 0, "an entry filled with no stop at the exchange and no exit"
+    assert awaiting_exit == 0, (
+        "an entry filled with no stop at the exchange and no exit",
+        awaiting,
+        f"kill at {_kill_ms(home)}",
+        rows[-12:],
+    )
     return delays, at_market, cut
 
 

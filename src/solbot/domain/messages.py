@@ -56,6 +56,10 @@ class SubmitOrder:
     # triggers after the price moved this many basis points against the position from the
     # best price since it was placed; ``trigger_price`` is its level at placement
     trailing_bps: int | None = None
+    # set by the engine on its own exit at market for a stop that could not rest or was
+    # passed: it protects a position as the bracket's legs do, so a halt lets it out too
+    # (still only reduce-only, and only while it reduces the position)
+    protective: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,7 +224,9 @@ class Engine(BracketExits):
         order.client_id = client_id or self.venue.client_id(order.order_id)
         self.portfolio.add(order)
         ref = self.reference_price()
-        reason = self._shape_error(cmd) or self.risk.check(order, self.portfolio, ref)
+        reason = self._shape_error(cmd) or self.risk.check(
+            order, self.portfolio, ref, cmd.protective
+        )
         if reason is not None:
             denied = OrderDenied(order.order_id, ts, reason)
             self.portfolio.deny(order, denied)

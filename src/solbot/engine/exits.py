@@ -149,7 +149,9 @@ class BracketExits:
         sell = side is Side.SELL
         past = (ref <= stop or ref >= take_profit) if sell else (ref >= stop or ref <= take_profit)
         if ref > ZERO and past and held is None:
-            exit_ = SubmitOrder(side, OrderType.MARKET, qty, reduce_only=True, tag="exit at once")
+            exit_ = SubmitOrder(
+                side, OrderType.MARKET, qty, reduce_only=True, tag="exit at once", protective=True
+            )
             self.execute([exit_])
             return
         stop_cmd, tp_cmd = self._exit_cmds(qty, side, stop, take_profit, tag, trail_bps)
@@ -209,7 +211,10 @@ class BracketExits:
         qty = inst.qty(min(stop.quantity, abs(self.portfolio.position.qty)))  # what it protected
         if qty >= inst.min_qty:
             log.warning("%s: %s %s %s", tag, stop.side.value, qty, inst.base)
-            self.execute([SubmitOrder(stop.side, OrderType.MARKET, qty, reduce_only=True, tag=tag)])
+            cmd = SubmitOrder(
+                stop.side, OrderType.MARKET, qty, reduce_only=True, tag=tag, protective=True
+            )
+            self.execute([cmd])
 
     def _stops_passed(self, bar: Bar) -> None:
         """A stop-limit the close is beyond but that still rests: gapped past its limit."""

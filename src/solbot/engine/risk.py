@@ -41,8 +41,15 @@ class RiskEngine:
         self.reason = reason
         return changed
 
-    def check(self, order: Order, portfolio: Portfolio, reference_price: Decimal) -> str | None:
-        """Return why ``order`` must not be sent, or None when it may go."""
+    def check(
+        self,
+        order: Order,
+        portfolio: Portfolio,
+        reference_price: Decimal,
+        protective: bool = False,
+    ) -> str | None:
+        """Return why ``order`` must not be sent, or None when it may go. ``protective``:
+        the engine's exit at market for a stop that could not rest or was passed."""
         inst = portfolio.instrument
         position = portfolio.position.qty
         reduces = (order.side is Side.SELL and position > ZERO) or (
@@ -50,9 +57,10 @@ class RiskEngine:
         )
         # a halt stops new exposure, not the protection of a position already held: a
         # bracket's exits (reduce-only legs of an order list) still go out — an entry that
-        # fills as the daily loss limit halts trading must not be left without its stop.
+        # fills as the daily loss limit halts trading must not be left without its stop —
+        # nor without the exit at market that replaces a stop the price is already past.
         # (The kill switch cancels everything; its venue sends nothing more.)
-        protective = order.reduce_only and order.oco_group is not None and reduces
+        protective = order.reduce_only and reduces and (order.oco_group is not None or protective)
         if self.state is TradingState.HALTED and not protective:
             return f"trading halted: {self.reason}" if self.reason else "trading halted"
         if self.state is TradingState.REDUCING and not reduces:

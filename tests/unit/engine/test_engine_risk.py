@@ -37,6 +37,18 @@ def denial(
     [
         (SubmitOrder(BUY, OrderType.MARKET, D("1")), {"state": TradingState.HALTED}, "halted"),
         (SubmitOrder(BUY, OrderType.MARKET, D("1")), {"state": TradingState.REDUCING}, "REDUCING"),
+        # the engine's protective exit goes out in a halt only as a reduce-only sell of a
+        # position held: marked protective, a buy is still new exposure
+        (
+            SubmitOrder(BUY, OrderType.MARKET, D("1"), protective=True),
+            {"state": TradingState.HALTED},
+            "halted",
+        ),
+        (
+            SubmitOrder(SELL, OrderType.MARKET, D("1"), reduce_only=True, protective=True),
+            {"state": TradingState.HALTED, "base": "1"},
+            "halted",
+        ),
         (SubmitOrder(SELL, OrderType.MARKET, D("1")), {}, "long-only"),
         (SubmitOrder(SELL, OrderType.MARKET, D("2")), {"base": "1"}, "long-only"),
         (SubmitOrder(BUY, OrderType.MARKET, D("0.1")), {}, "below minimum 5"),

@@ -356,3 +356,22 @@ def test_a_trailing_stop_follows_the_highest_price_since_it_rests_and_sells_5_pc
     assert status is OrderStatus.FILLED and left < D("0.01")
     assert D("11.30") <= price <= D("11.40")  # at the trigger, less slippage
     assert exits["fixed"][0] is OrderStatus.ACCEPTED  # a fixed stop at 9.50 still rests
+
+
+def test_in_a_halt_a_stop_the_price_gapped_past_still_exits_at_market():
+    # the daily loss limit halts trading as a bracket's entry fills and the price gaps under
+    # its stop: the stop cannot rest (or rests past its limit), and the engine's exit at
+    # market is as protective as the OCO it replaces — denied as "new exposure" it left the
+    # position with no stop and no exit (the live strategies test, under the kill switch)
+    from solbot.domain.values import TradingState
+
+    engine, sim, _ = engine_with({0: [bracket()]})
+    engine.on_bar(bar(0, 10, 10.1, 9.9, 10))
+    engine.set_trading_state(TradingState.HALTED, "daily loss limit")
+    engine.on_bar(bar(1, 8.5, 8.6, 8.4, 8.5))  # fills at 8.5: under the 9.00 stop at once
+    engine.on_bar(bar(2, 8.5, 8.6, 8.4, 8.5))
+    assert not [o for o in engine.portfolio.orders.values() if o.status is OrderStatus.DENIED]
+    assert engine.portfolio.position.qty == 0
+    assert sim.books.snapshot() == engine.portfolio.ledger.snapshot()
+    engine.execute([SubmitOrder(BUY, OrderType.MARKET, D("1"))])  # still no new exposure
+    assert engine.portfolio.position.qty == 0
