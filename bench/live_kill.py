@@ -35,11 +35,11 @@ def flatten(emu: Emulator) -> None:
     import ccxt
     from tests.integration.test_live_emulator import KEY, SECRET
 
-    from solbot.data.download import _rebase
+    from solbot.venues.clients import rebase
 
     options = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
     ex = ccxt.binance({"apiKey": KEY, "secret": SECRET, "options": options})
-    ex.urls["api"] = _rebase(ex.urls["api"], emu.url)
+    ex.urls["api"] = rebase(ex.urls["api"], emu.url)
     ex.load_time_difference()  # with --behaviour clock=…, as the bot does
     sol = float(ex.fetch_balance()["total"].get("SOL") or 0)
     if sol < float(ex.market("SOL/USDT")["limits"]["amount"]["min"] or 0.001):

@@ -21,9 +21,9 @@ def answer_with(exchange: Any, app: Any, timeout: float | None = None) -> list[t
     aiohttp timeout would), the answer lost though the app carried the request out."""
     import asyncio
 
-    from solbot.data.download import _rebase
+    from solbot.venues.clients import rebase
 
-    exchange.urls["api"] = _rebase(exchange.urls.get("api"), ANSWERS)
+    exchange.urls["api"] = rebase(exchange.urls.get("api"), ANSWERS)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ANSWERS)
     sent: list[tuple[str, str]] = []
 

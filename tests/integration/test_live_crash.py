@@ -191,7 +191,7 @@ def test_a_restart_re_protects_a_position_whose_oco_ended_while_the_bot_was_down
     position (from the bracket's recorded plan) before the bot reports ready."""
     import ccxt
 
-    from solbot.data.download import _rebase
+    from solbot.venues.clients import rebase
     from tests.integration.test_live_emulator import KEY, SECRET
 
     emu = Emulator(tmp_path, None, 20, *MODES)
@@ -221,7 +221,7 @@ def test_a_restart_re_protects_a_position_whose_oco_ended_while_the_bot_was_down
         assert protected_at_exchange()  # the market stands still: the position stays
         options = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}
         ex = ccxt.binance({"apiKey": KEY, "secret": SECRET, "options": options})
-        ex.urls["api"] = _rebase(ex.urls["api"], emu.url)
+        ex.urls["api"] = rebase(ex.urls["api"], emu.url)
         ex.options["fetchMargins"] = False
         ex.load_time_difference()  # the exchange's clock is 2.5 s behind ours
         ex.cancel_all_orders("SOL/USDT")  # the OCO ends while the bot is away

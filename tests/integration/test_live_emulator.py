@@ -158,7 +158,7 @@ def foreign_trade(emu: Emulator, qty: float = 1, symbol: str = "SOL/USDT") -> No
     """A market buy on the bot's account that the bot did not send (real ccxt, sync)."""
     import ccxt
 
-    from solbot.data.download import _rebase
+    from solbot.venues.clients import rebase
 
     ex = ccxt.binance(
         {
@@ -171,7 +171,7 @@ def foreign_trade(emu: Emulator, qty: float = 1, symbol: str = "SOL/USDT") -> No
             },
         }
     )
-    ex.urls["api"] = _rebase(ex.urls["api"], emu.url)
+    ex.urls["api"] = rebase(ex.urls["api"], emu.url)
     ex.create_order(symbol, "market", "buy", qty)
 
 

@@ -215,7 +215,7 @@ class _DailyBars:
 
 
 def _exchange_service(home: Path, swings: dict[str, float | None]) -> Account:
-    from solbot.runtime.feeds import CcxtFeed
+    from solbot.venues.restfeed import CcxtFeed
 
     env = {
         "SOLBOT_SYMBOLS": ",".join(swings),

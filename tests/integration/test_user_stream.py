@@ -23,9 +23,9 @@ from solbot.emulator.binance import Behaviour, BinanceEmulator
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
 from solbot.engine.ports import SimClock
-from solbot.venues.exchange import binance_exchange
+from solbot.venues.clients import trading_client, user_stream_client
 from solbot.venues.live import LiveVenue, VenueHealth
-from solbot.venues.userstream import UserStream, user_stream_client
+from solbot.venues.userstream import UserStream
 from tests.conftest import Scripted
 from tests.integration.botproc import free_port
 
@@ -60,7 +60,7 @@ async def _lost_entry_answer(with_stream: bool) -> dict[str, Any]:
     )
     serving = asyncio.create_task(server.serve())
     url = f"http://127.0.0.1:{port}"
-    ex = binance_exchange("binance", url, KEY, SECRET, timeout_ms=1000)
+    ex = trading_client("binance", url, KEY, SECRET, timeout_ms=1000)
     ex.options["recvWindow"] = 1000
     health = VenueHealth()
     health.traffic.install(ex)

@@ -236,15 +236,16 @@ def data_download(
     """Download OHLCV through ccxt into the store, resuming after the last stored bar."""
     import ccxt
 
-    from solbot.data.download import ccxt_exchange, download
+    from solbot.data.download import download
     from solbot.data.store import OhlcvStore
+    from solbot.venues.clients import market_client
 
     with errors():
         try:
             timeframe_ms(timeframe)
         except DataError as exc:
             raise UsageError(f"--timeframe: {exc}") from None
-        ex = ccxt_exchange(exchange, exchange_url)
+        ex = market_client(exchange, exchange_url)
         now = int(time.time() * 1000)
         lo = parse_time(since, "--since")
         hi = parse_time(until, "--until") or now

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -62,34 +61,3 @@ def download(
         if progress is not None:
             progress(min(total, (cursor - since_ms) // step), total)
     return stored
-
-
-def ccxt_exchange(name: str, base_url: str | None = None, sandbox: bool = False) -> Any:
-    """A synchronous ccxt exchange for public market data.
-
-    ``base_url`` (e.g. ``http://127.0.0.1:8765``) replaces the scheme and host of every REST
-    endpoint while keeping its path (``/api/v3`` ...), so the real ccxt code talks to a
-    local emulator. Spot markets only are loaded. ``sandbox``: the exchange's test network.
-    """
-    import ccxt
-
-    cls = getattr(ccxt, name, None)
-    if not isinstance(cls, type) or not issubclass(cls, ccxt.Exchange):
-        raise ValueError(f"unknown exchange {name!r}")
-    ex = cls({"enableRateLimit": True, "options": {"fetchMarkets": {"types": ["spot"]}}})
-    if sandbox:
-        ex.set_sandbox_mode(True)
-    if base_url:
-        base = urlsplit(base_url)
-        if base.scheme not in ("http", "https") or not base.netloc:
-            raise ValueError(f"--exchange-url must look like http://host:port, got {base_url!r}")
-        ex.urls["api"] = _rebase(ex.urls.get("api"), f"{base.scheme}://{base.netloc}")
-    return ex
-
-
-def _rebase(urls: Any, origin: str) -> Any:
-    if isinstance(urls, str):
-        return origin + urlsplit(urls).path
-    if isinstance(urls, dict):
-        return {k: _rebase(v, origin) for k, v in urls.items()}
-    return urls

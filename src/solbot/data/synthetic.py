@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from solbot.data.bars import BarArrays, timeframe_ms
+from solbot.domain.errors import ConfigurationError
 
 HOUR_MS = 3_600_000
 
@@ -61,7 +62,7 @@ def synthetic_market(
 ) -> tuple[BarArrays, npt.NDArray[np.int8]]:
     """Return the bars and the regime of each bar."""
     if bars < 1:
-        raise ValueError("bars must be >= 1")
+        raise ConfigurationError("bars must be >= 1")
     step = timeframe_ms(timeframe)
     hours = step / HOUR_MS
     rng = np.random.default_rng(seed)

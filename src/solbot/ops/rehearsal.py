@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from solbot.domain.errors import ConfigurationError
 from solbot.infra.instance import holder
 from solbot.runtime.config import read_env_file
 
@@ -366,7 +367,9 @@ def rehearse(
     """Run every step; return None when all pass, else the failing step's name."""
     unknown = breaks - set(STEPS)
     if unknown:
-        raise ValueError(f"--break: unknown step {sorted(unknown)}; one of: {', '.join(STEPS)}")
+        raise ConfigurationError(
+            f"--break: unknown step {sorted(unknown)}; one of: {', '.join(STEPS)}"
+        )
     with _workdir(keep) as root:
         r = Rehearsal(root, repo, deps_from, breaks, say)
         r.envs = {

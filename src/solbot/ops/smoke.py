@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from solbot.domain.errors import ConfigurationError
 from solbot.infra.killswitch import KillFlag
 
 
@@ -88,7 +89,7 @@ def stop_test(
     """TST-085. Exactly one of ``pid`` / ``unit`` says what to stop."""
     r = Result("TST-085 stop test")
     if (pid is None) == (unit is None):
-        raise ValueError("give exactly one of --pid and --unit")
+        raise ConfigurationError("give exactly one of --pid and --unit")
     if not _healthy(url, 5.0):
         raise SmokeUnreachable(f"the bot at {url} is not healthy before the stop test")
     r.step(f"healthy before: {url}/api/status 200")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
+from solbot.domain.errors import ConfigurationError
 from solbot.domain.instruments import instrument_for
 from solbot.engine.params import Param
 from solbot.reporting.metrics import Metrics, compute_metrics
@@ -50,7 +51,7 @@ def objective_fn(name: str) -> Callable[[Metrics], float]:
         return OBJECTIVES[name]
     module, sep, attr = name.partition(":")
     if not sep or not module or not attr:
-        raise ValueError(
+        raise ConfigurationError(
             f"objective {name!r}: choose from {', '.join(OBJECTIVES)} or module:function"
         )
     import importlib
@@ -58,9 +59,9 @@ def objective_fn(name: str) -> Callable[[Metrics], float]:
     try:
         fn = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"objective {name!r}: {type(exc).__name__}: {exc}") from None
+        raise ConfigurationError(f"objective {name!r}: {type(exc).__name__}: {exc}") from None
     if not callable(fn):
-        raise ValueError(f"objective {name!r} is not callable")
+        raise ConfigurationError(f"objective {name!r} is not callable")
     return fn  # type: ignore[no-any-return]
 
 
@@ -85,7 +86,7 @@ def search_space(strategy: str) -> dict[str, Param]:
     declared = resolve(strategy).parameters
     space = {name: p for name, p in declared.items() if p.searchable}
     if not space:
-        raise ValueError(
+        raise ConfigurationError(
             f"{strategy}: declares no parameters to search (see Strategy.parameters in "
             "docs/strategies.md)"
         )
@@ -189,9 +190,9 @@ def _optimize_parallel(
     import optuna
 
     if storage is None:
-        raise ValueError("--jobs > 1 needs a study storage shared by the processes")
+        raise ConfigurationError("--jobs > 1 needs a study storage shared by the processes")
     if study_name is None:
-        raise ValueError("--jobs > 1 needs a study name shared by the processes")
+        raise ConfigurationError("--jobs > 1 needs a study name shared by the processes")
     from solbot.persistence.store import normalize_url
 
     storage = normalize_url(storage)
@@ -352,7 +353,7 @@ def walk_forward(
         if progress is not None:
             progress(w + 1, n_windows)
     if not windows:
-        raise ValueError("not enough data for one train + test window")
+        raise ConfigurationError("not enough data for one train + test window")
     equity = np.concatenate(eq_parts)
     ts = np.concatenate(ts_parts)
     close = np.concatenate(close_parts)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from solbot.domain.errors import ConfigurationError
+
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 TEMPLATE = '''"""{name}: a strategy of your own, written by `solbot new-strategy {name}`.
@@ -123,15 +125,15 @@ def class_name(name: str) -> str:
 
 
 def write_template(name: str, out_dir: Path, force: bool = False) -> Path:
-    """Write ``out_dir/name.py``; ``ValueError`` for a bad name or an existing file."""
+    """Write ``out_dir/name.py``; ``ConfigurationError`` for a bad name or an existing file."""
     if not NAME.match(name):
-        raise ValueError(
+        raise ConfigurationError(
             f"new-strategy: {name!r} is not a valid name (lower case letters, digits and _, "
             "starting with a letter)"
         )
     path = out_dir / f"{name}.py"
     if path.exists() and not force:
-        raise ValueError(f"new-strategy: {path} exists (use --force to overwrite it)")
+        raise ConfigurationError(f"new-strategy: {path} exists (use --force to overwrite it)")
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE.format(name=name, cls=class_name(name)))
     return path

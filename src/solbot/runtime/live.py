@@ -37,11 +37,11 @@ from solbot.runtime.reconcile import Reconciler
 from solbot.runtime.restart import LiveRestart
 from solbot.runtime.view import ExchangeHealth
 from solbot.venues.capabilities import REPLAY_TESTED
-from solbot.venues.exchange import binance_exchange
+from solbot.venues.clients import ExchangeClient, trading_client, user_stream_client
 from solbot.venues.health import VenueHealth
 from solbot.venues.live import LiveVenue
 from solbot.venues.traffic import gate_for, urgent
-from solbot.venues.userstream import UserStream, user_stream_client
+from solbot.venues.userstream import UserStream
 
 if TYPE_CHECKING:
     from solbot.runtime.account import Account
@@ -140,7 +140,7 @@ class LiveSession(LiveRestart):
                 f"exchange: live trading on {s.exchange} is not supported (no replay tests "
                 f"from its recorded answers; live runs on: {', '.join(sorted(REPLAY_TESTED))})"
             )
-        ex = binance_exchange(
+        ex = trading_client(
             s.exchange,
             s.exchange_url,
             s.exchange_api_key.get_secret_value(),
@@ -188,7 +188,7 @@ class LiveSession(LiveRestart):
             await ex.close()
             raise
 
-    async def _open(self, ex: Any, venue: LiveVenue) -> None:
+    async def _open(self, ex: ExchangeClient, venue: LiveVenue) -> None:
         gate = self.health.traffic
         await venue.call(venue.sync_clock)
         log.info("exchange clock: %+.0f ms from ours", self.health.clock_offset_ms)
@@ -203,7 +203,7 @@ class LiveSession(LiveRestart):
             a: Decimal(str(v)) for a, v in (bal.get("total") or {}).items() if v is not None
         }
 
-    def _adopt_filters(self, ex: Any) -> None:
+    def _adopt_filters(self, ex: ExchangeClient) -> None:
         """Trade by the exchange's own precision, limits and fees for each symbol."""
         from solbot.venues.capabilities import instrument_from_market
 
@@ -259,7 +259,7 @@ class LiveSession(LiveRestart):
         for venue in self.venues.values():
             venue.check_ban_over()
 
-    def _check_markets(self, ex: Any) -> None:
+    def _check_markets(self, ex: ExchangeClient) -> None:
         """Refuse to start on a market that cannot take the strategy's orders (exit 2)."""
         from solbot.strategies import create
         from solbot.venues.requests import required_order_types

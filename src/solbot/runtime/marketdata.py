@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from solbot.data.download import ccxt_exchange
 from solbot.runtime.config import MarketSource, Settings
-from solbot.runtime.feeds import SYNTHETIC_START, BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
-from solbot.runtime.streamfeed import StreamFeed, stream_exchange
+from solbot.runtime.feeds import SYNTHETIC_START, BarFeed, ReplayFeed, SyntheticFeed
+from solbot.venues.clients import market_client, stream_client
+from solbot.venues.restfeed import CcxtFeed
+from solbot.venues.streamfeed import StreamFeed
 from solbot.venues.traffic import gate_for
 
 log = logging.getLogger(__name__)
@@ -22,13 +23,13 @@ def feed_for(s: Settings, symbol: str | None = None, index: int = 0) -> BarFeed:
         return ReplayFeed(s.replay_file_for(symbol), s.speed)
     if s.market is MarketSource.EXCHANGE:
         assert s.exchange is not None
-        client = ccxt_exchange(s.exchange, s.exchange_url, sandbox=s.exchange_sandbox)
+        client = market_client(s.exchange, s.exchange_url, sandbox=s.exchange_sandbox)
         gate = gate_for(s.exchange, s.exchange_weight_share)
         gate.install(client)
         rest = CcxtFeed(client, symbol, s.timeframe, poll=s.exchange_poll_seconds)
         rest.traffic = gate
         if s.exchange_stream:
-            ws = stream_exchange(
+            ws = stream_client(
                 s.exchange, s.exchange_url, s.exchange_ws_url, sandbox=s.exchange_sandbox
             )
             if ws is not None:

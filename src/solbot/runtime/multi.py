@@ -17,6 +17,7 @@ from decimal import Decimal
 import numpy as np
 
 from solbot.data.bars import BarArrays, FloatArray, timeframe_ms
+from solbot.domain.errors import ConfigurationError
 from solbot.domain.messages import Bar
 from solbot.domain.values import ZERO
 from solbot.engine.core import Engine
@@ -51,7 +52,7 @@ def allocation_weights(
     if mode == "equal":
         return {d.symbol: 1.0 / len(datasets) for d in datasets}
     if mode != "vol":
-        raise ValueError("allocation must be 'equal' or 'vol'")
+        raise ConfigurationError("allocation must be 'equal' or 'vol'")
     inv = {}
     for d in datasets:
         end = int(d.ts[0]) + calibration_days * DAY_MS
@@ -59,7 +60,7 @@ def allocation_weights(
         per_day = max(1, DAY_MS // timeframe_ms(d.timeframe))
         closes = d.close[:k:per_day]
         if len(closes) < 5:
-            raise ValueError(f"{d.symbol}: not enough calibration data for vol weights")
+            raise ConfigurationError(f"{d.symbol}: not enough calibration data for vol weights")
         sigma = float(np.std(np.diff(np.log(closes)), ddof=1))
         inv[d.symbol] = 1.0 / sigma
     total = sum(inv.values())
@@ -76,7 +77,7 @@ def run_multi(
 ) -> MultiResult:
     symbols = [d.symbol for d in datasets]
     if len(set(symbols)) != len(symbols):
-        raise ValueError("each data file must be a different symbol")
+        raise ConfigurationError("each data file must be a different symbol")
     weights = allocation_weights(datasets, allocation, calibration_days)
     engines: dict[str, tuple[Engine, object]] = {}
     marks: dict[str, Decimal] = {}

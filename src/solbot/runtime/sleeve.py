@@ -43,10 +43,11 @@ from solbot.engine.ports import SimClock, Venue
 from solbot.engine.risk import RiskEngine, RiskLimits
 from solbot.persistence.store import Restored, Store
 from solbot.runtime.config import ConfigError
-from solbot.runtime.feeds import BarFeed, CcxtFeed, ReplayFeed, SyntheticFeed
+from solbot.runtime.feeds import BarFeed, ReplayFeed, SyntheticFeed
 from solbot.runtime.marketdata import feed_for
 from solbot.runtime.ports import Alerts, MetricsSink
 from solbot.strategies import create
+from solbot.venues.restfeed import CcxtFeed
 
 if TYPE_CHECKING:
     from solbot.runtime.config import Settings

@@ -19,6 +19,7 @@ from ccxt.base import errors as cx
 from solbot.domain.orders import Order
 from solbot.domain.values import OrderId
 from solbot.venues.capabilities import Capabilities
+from solbot.venues.clients import ExchangeClient
 from solbot.venues.exchange import short
 from solbot.venues.traffic import urgent
 
@@ -29,7 +30,7 @@ SETTLE_POLL = 0.5  # s between looks at orders whose end the order query does no
 
 class ExchangeCancels:
     if TYPE_CHECKING:
-        ex: Any
+        ex: ExchangeClient
         caps: Capabilities
         symbol: str
         orders: dict[OrderId, Order]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from solbot.venues.clients import ExchangeClient
 from solbot.venues.traffic import SENT_AT
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ CLOCK_STRIKES = 3  # -1021 this many times in a row, resyncing between: halt new
 
 class ExchangeClock:
     if TYPE_CHECKING:
-        ex: Any
+        ex: ExchangeClient
         health: VenueHealth
         _on_alarm: Callable[[str, str], None]
         _on_recovered: Callable[[str], None]

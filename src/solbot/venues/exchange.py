@@ -1,13 +1,12 @@
-"""Talking to a ccxt exchange: a keyed async client (its REST base movable to the local
-emulator), what a failed call means for what must happen next, and the ``Retry-After`` of
-the last answer. Shared by the live venue and the exchange market-data feed."""
+"""What a failed ccxt call means for what must happen next, and the ``Retry-After`` of the
+last answer. Shared by the live venue and the exchange market-data feed (the clients
+themselves are made in ``venues.clients``)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import ccxt.async_support as ccxt_async
 from ccxt.base import errors as cx
 
 
@@ -46,45 +45,3 @@ def retry_after(exchange: Any, default: float = 1.0) -> float:
             except ValueError:
                 break
     return default
-
-
-def binance_exchange(
-    name: str,
-    base_url: str | None,
-    api_key: str,
-    secret: str,
-    timeout_ms: int = 10_000,
-    sandbox: bool = False,
-    recv_window_ms: int | None = None,
-) -> Any:
-    """An async ccxt exchange with keys; ``base_url`` rebases every REST URL (emulator);
-    ``sandbox``: the exchange's test network (ccxt sandbox mode: testnet.binance.vision);
-    ``recv_window_ms``: the ``recvWindow`` every signed request carries (ccxt's own 10000
-    when not given)."""
-    from solbot.data.download import _rebase
-
-    cls = getattr(ccxt_async, name, None)
-    if not isinstance(cls, type):
-        raise ValueError(f"unknown exchange {name!r}")
-    ex = cls(
-        {
-            "apiKey": api_key,
-            "secret": secret,
-            # ccxt's own spacing of requests (50 ms each on Binance) is off: the traffic gate
-            # (venues.traffic) budgets the exchange's documented request weight instead
-            "enableRateLimit": False,
-            "timeout": timeout_ms,
-            "options": {
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-            },
-        }
-    )
-    if recv_window_ms is not None:
-        ex.options["recvWindow"] = recv_window_ms
-    if sandbox:
-        ex.set_sandbox_mode(True)
-    if base_url:
-        ex.urls["api"] = _rebase(ex.urls.get("api"), base_url.rstrip("/"))
-    return ex

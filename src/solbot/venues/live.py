@@ -62,6 +62,7 @@ from solbot.domain.values import OrderId, OrderType
 from solbot.engine.ports import EventSink
 from solbot.venues.cancels import ExchangeCancels
 from solbot.venues.capabilities import Capabilities
+from solbot.venues.clients import ExchangeClient
 from solbot.venues.clock import ExchangeClock
 from solbot.venues.exchange import classify, short
 from solbot.venues.fills import answer_trades
@@ -79,7 +80,7 @@ NOT_RESENT = "a market order is never resent"  # the reason's words (the protect
 class LiveVenue(ExchangeClock, ExchangeReports, ExchangeCancels, ExchangeOtoco):
     def __init__(
         self,
-        exchange: Any,
+        exchange: ExchangeClient,
         instrument: Instrument,
         client_prefix: str = "solbot-",
         poll: float = 0.5,

@@ -43,6 +43,7 @@ from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId, OrderType, Side
 from solbot.engine.ports import ExitPlan, PendingExits
 from solbot.venues.capabilities import Capabilities
+from solbot.venues.clients import ExchangeClient
 from solbot.venues.requests import otoco_params
 
 
@@ -69,7 +70,7 @@ def pending_quantity(inst: Instrument, entry: Order) -> Decimal:
 
 class ExchangeOtoco:
     if TYPE_CHECKING:
-        ex: Any
+        ex: ExchangeClient
         caps: Capabilities
         symbol: str
         instrument: Instrument

@@ -24,6 +24,7 @@ from solbot.domain.messages import OrderCancelled, OrderExpired, OrderFilled
 from solbot.domain.orders import Order
 from solbot.domain.values import ZERO, OrderId
 from solbot.venues.capabilities import Capabilities
+from solbot.venues.clients import ExchangeClient
 from solbot.venues.exchange import short
 from solbot.venues.fills import fill_of
 from solbot.venues.traffic import urgent
@@ -40,7 +41,7 @@ class ExchangeReports:
     """The live venue's half that reads; ``LiveVenue`` holds the state it reads into."""
 
     if TYPE_CHECKING:
-        ex: Any
+        ex: ExchangeClient
         caps: Capabilities
         symbol: str
         instrument: Instrument

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import count
 
+from solbot.domain.errors import ConfigurationError
 from solbot.domain.instruments import Instrument
 from solbot.domain.ledger import InsufficientBalance, Ledger
 from solbot.domain.messages import (
@@ -85,12 +86,12 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         if self.slippage < ZERO or self.slippage >= 1:
-            raise ValueError("slippage must be in [0, 1)")
+            raise ConfigurationError("slippage must be in [0, 1)")
         for fee in (self.maker_fee, self.taker_fee):
             if fee is not None and (fee < ZERO or fee >= 1):
-                raise ValueError("fees must be in [0, 1)")
+                raise ConfigurationError("fees must be in [0, 1)")
         if self.max_volume_fraction is not None and not 0 < self.max_volume_fraction <= 1:
-            raise ValueError("max_volume_fraction must be in (0, 1]")
+            raise ConfigurationError("max_volume_fraction must be in (0, 1]")
 
 
 BNB_DISCOUNT = Decimal("0.75")  # faqs/commission_faq.md: fees paid in BNB get 25 % off

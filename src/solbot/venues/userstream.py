@@ -21,7 +21,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from solbot.venues.exchange import short
 from solbot.venues.traffic import TrafficGate
@@ -32,36 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0  # s between attempts to open the stream again
-
-
-def user_stream_client(
-    name: str, base_url: str | None, api_key: str, secret: str, sandbox: bool = False
-) -> Any | None:
-    """A ccxt.pro client for the account's user data stream, or None where ccxt.pro has none
-    (no such class or no ``watchMyTrades``). With a REST base (the emulator), the WebSocket
-    API is at ``ws(s)://<that host>/ws-api/v3``."""
-    import ccxt.pro as ccxtpro
-
-    cls = getattr(ccxtpro, name, None)
-    if not isinstance(cls, type):
-        return None
-    ex = cls(
-        {
-            "apiKey": api_key,
-            "secret": secret,
-            "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
-        }
-    )
-    if not ex.has.get("watchMyTrades"):
-        return None
-    if sandbox:
-        ex.set_sandbox_mode(True)
-    ws_api = (ex.urls.get("api") or {}).get("ws", {}).get("ws-api")
-    if base_url and isinstance(ws_api, dict):
-        parts = urlsplit(base_url)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        ws_api["spot"] = f"{scheme}://{parts.netloc}/ws-api/v3"
-    return ex
 
 
 class UserStream:

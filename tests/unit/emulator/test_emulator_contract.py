@@ -27,7 +27,7 @@ from solbot.emulator.binance import BinanceEmulator
 from solbot.emulator.markets import market_instrument
 from solbot.emulator.wire import OrderRec, created_json, order_json, symbol_info
 from solbot.venues.capabilities import Capabilities
-from solbot.venues.exchange import binance_exchange
+from solbot.venues.clients import trading_client
 from solbot.venues.requests import oco_params, order_call
 from tests.asgi_ccxt import answer_with
 
@@ -106,7 +106,7 @@ def test_symbol_entry_has_the_recorded_keys_filters_order_types_and_stp_modes() 
 
 def _ccxt_with_recorded_markets() -> Any:
     """The bot's ccxt client with its markets loaded from the recorded ``exchangeInfo``."""
-    ex = binance_exchange("binance", None, "k", "s")
+    ex = trading_client("binance", None, "k", "s")
     answer_with(ex, _recording_app([]))
     asyncio.run(ex.load_markets())
     return ex
@@ -287,7 +287,7 @@ def test_the_bots_order_requests_through_ccxt_equal_the_recorded_ones(
     sent: list[tuple[str, str, str]] = []
 
     async def go() -> None:
-        ex = binance_exchange("binance", None, "k", "s")  # the bot's own client
+        ex = trading_client("binance", None, "k", "s")  # the bot's own client
         answer_with(ex, _recording_app(sent))
         await ex.load_markets()
         otype, side, amount, price, params = order_call(order, Capabilities.of(ex))
@@ -319,7 +319,7 @@ def test_an_oco_goes_out_with_the_documented_parameters_only() -> None:
     tp.client_id = "solbot-abc123-sb-8"
 
     async def go() -> None:
-        ex = binance_exchange("binance", None, "k", "s")  # the bot's own client
+        ex = trading_client("binance", None, "k", "s")  # the bot's own client
         answer_with(ex, _recording_app(sent))
         await ex.load_markets()
         await ex.private_post_orderlist_oco(oco_params(ex, stop, tp, "solbot-abc123-sb-7L"))
@@ -352,7 +352,7 @@ def test_a_trailing_oco_sends_below_trailing_delta_instead_of_a_stop_price() -> 
     tp.client_id = "solbot-abc123-sb-8"
 
     async def go() -> None:
-        ex = binance_exchange("binance", None, "k", "s")
+        ex = trading_client("binance", None, "k", "s")
         answer_with(ex, _recording_app(sent))
         await ex.load_markets()
         await ex.private_post_orderlist_oco(oco_params(ex, stop, tp, "solbot-abc123-sb-7L"))

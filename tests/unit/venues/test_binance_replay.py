@@ -1,5 +1,5 @@
 """Replay tests through ccxt's real Binance class: ``ccxt.async_support.binance`` (the bot's
-own client, ``binance_exchange``) with only its transport answered in this process by the
+own client, ``trading_client``) with only its transport answered in this process by the
 emulator, which follows Binance's documents (its behaviour modes name their sections), driving
 the real engine, portfolio and live venue. One scenario for each way the emulator used to be
 kinder than Binance (issue "Live trading that holds up against the real Binance", items 1-9).
@@ -30,7 +30,7 @@ from solbot.emulator.binance import Behaviour, BinanceEmulator
 from solbot.engine.core import Engine
 from solbot.engine.portfolio import Portfolio
 from solbot.engine.ports import SimClock
-from solbot.venues.exchange import binance_exchange
+from solbot.venues.clients import trading_client
 from solbot.venues.live import LiveVenue, VenueHealth
 from tests.asgi_ccxt import answer_with
 from tests.conftest import Scripted
@@ -53,7 +53,7 @@ class Rig:
             KEY, SECRET, balances or {"USDT": D("10000"), "SOL": D("0")},
             behaviour=behaviour, speed=1000, timeframe="1m", history=60,
         )  # fmt: skip
-        self.ex = binance_exchange("binance", None, KEY, SECRET)
+        self.ex = trading_client("binance", None, KEY, SECRET)
         self.ex.options["recvWindow"] = recv_window_ms  # a short lookup window: fast tests
         self.ex.enableRateLimit = False  # ccxt's own pacing off: our traffic gate stays on
         self.sent = answer_with(self.ex, self.emu.app(), timeout=timeout)
@@ -326,7 +326,7 @@ def test_item3_signed_requests_carry_the_recv_window_of_the_setting_and_lookups_
     ms = Settings().exchange_recv_window_ms
     assert ms == 5000
     emu = BinanceEmulator(KEY, SECRET, {"USDT": D("100")}, speed=1000, timeframe="1m")
-    ex = binance_exchange("binance", None, KEY, SECRET, recv_window_ms=ms)
+    ex = trading_client("binance", None, KEY, SECRET, recv_window_ms=ms)
     sent = answer_with(ex, emu.app())
     venue = LiveVenue(ex, sol_usdt())
 

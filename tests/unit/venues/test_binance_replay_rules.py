@@ -18,7 +18,7 @@ from solbot.domain.messages import (
     SubmitOrder,
 )
 from solbot.domain.values import OrderType
-from solbot.venues.exchange import binance_exchange
+from solbot.venues.clients import trading_client
 from solbot.venues.live import LiveVenue
 from tests.unit.venues.test_binance_replay import (
     BUY,
@@ -108,7 +108,7 @@ def test_item8_testnet_is_a_setting_exempt_from_the_real_money_confirmation(tmp_
         "SOLBOT_MAX_ORDER_VALUE": "100", "SOLBOT_EXCHANGE_SANDBOX": "true",
     }  # fmt: skip
     assert load_settings(home=tmp_path, environ=env).exchange_sandbox
-    ex = binance_exchange("binance", None, "k", "s", sandbox=True)
+    ex = trading_client("binance", None, "k", "s", sandbox=True)
     assert "testnet.binance.vision" in ex.urls["api"]["private"]
     asyncio.run(ex.close())
 

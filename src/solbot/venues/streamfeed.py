@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from solbot.domain.messages import Bar
-from solbot.runtime.feeds import CcxtFeed
+from solbot.venues.restfeed import CcxtFeed
 
 log = logging.getLogger(__name__)
 
@@ -115,31 +115,3 @@ class StreamFeed:
 
     async def close(self) -> None:
         await self.stream.close()
-
-
-def stream_exchange(
-    name: str, base_url: str | None, ws_url: str | None, sandbox: bool = False
-) -> Any | None:
-    """A ccxt.pro exchange for public streams, or None where there is none (no ccxt.pro
-    class, no ``watchOHLCV``, or a custom REST base without a websocket URL)."""
-    import ccxt.pro as ccxtpro
-
-    from solbot.data.download import _rebase
-
-    cls = getattr(ccxtpro, name, None)
-    if not isinstance(cls, type) or (base_url and not ws_url):
-        return None
-    ex = cls({"options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}})
-    if not ex.has.get("watchOHLCV"):
-        return None
-    if sandbox:
-        ex.set_sandbox_mode(True)
-    if base_url:
-        ex.urls["api"] = _rebase(ex.urls.get("api"), base_url.rstrip("/"))
-    if ws_url:
-        ws = ex.urls["api"].get("ws")
-        if isinstance(ws, dict):
-            ws["spot"] = ws_url
-        else:
-            ex.urls["api"]["ws"] = ws_url
-    return ex
