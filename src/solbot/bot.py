@@ -1,6 +1,7 @@
 """The composition root: what ``solbot run`` runs, built from the settings — the store, the
-notifier and the metrics registry, the account, its session (paper or live), the shell and
-the view the HTTP API serves. Nothing below this module builds any of them."""
+notifier and the metrics registry, the account, its session (paper or live), the shell, the
+view the HTTP API serves and the chat control (Telegram) over the same view. Nothing below
+this module builds any of them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 
 from solbot.api.app import serve
 from solbot.api.metrics import ViewCollector
+from solbot.control.commands import Commands
+from solbot.control.telegram import TelegramControl
 from solbot.infra.metrics import Metrics
 from solbot.infra.notify import Notifier
 from solbot.persistence.store import Store
@@ -35,6 +38,18 @@ def build_bot(settings: Settings) -> BotService:
     bot = BotService(s, account, session, notifier, metrics)
     view = bot.view = Reader(s, account, session, bot, metrics)
     metrics.add(ViewCollector(view))
+
+    if s.telegram_bot_token is not None:
+        telegram = TelegramControl(
+            Commands(view),
+            s.telegram_bot_token.get_secret_value(),
+            s.telegram_api_url,
+            frozenset(s.telegram_chat_ids),
+            frozenset(s.telegram_user_ids),
+            frozenset(s.telegram_alerts),
+        )
+        bot.services.append(telegram)
+        notifier.also.append(telegram.alert)
 
     async def serve_api() -> tuple[Server, asyncio.Task[None]]:
         return await serve(view, s.host, s.port)

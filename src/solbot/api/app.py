@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from solbot import __version__
 from solbot.api import dashboard
 from solbot.api.guard import BodyGuard, Hardened, token_refusal
+from solbot.control.commands import Caller, Commands
 from solbot.domain.messages import ms_to_datetime
 from solbot.runtime.view import BotView
 
@@ -114,8 +115,12 @@ class KillRequest(BaseModel):
     reason: str = Field("kill requested through the API", max_length=500)
 
 
+API = Caller("api", "token holder")  # who a control route's command is recorded as
+
+
 def create_app(view: BotView) -> FastAPI:
     v = view
+    commands = Commands(v)  # the control verbs, shared with the chat transports
     app = FastAPI(
         title="SOL-Bot", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
@@ -284,17 +289,17 @@ def create_app(view: BotView) -> FastAPI:
         "/api/kill", status_code=202, dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS
     )
     async def kill(req: KillRequest | None = None) -> dict[str, str]:
-        reason = v.kill(req.reason if req else "")
+        reason = commands.kill(req.reason if req else "", API)
         return {"status": "kill switch engaged", "reason": reason}
 
     @app.post("/api/pause", dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS)
     async def pause() -> dict[str, bool]:
-        v.pause()
+        commands.pause(API)
         return {"paused": True}
 
     @app.post("/api/resume", dependencies=[Depends(authorised)], responses=CONTROL_ANSWERS)
     async def resume() -> dict[str, bool]:
-        v.resume()
+        commands.resume(API)
         return {"paused": False}
 
     dashboard.install(app, v)

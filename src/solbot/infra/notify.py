@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +95,9 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self._current: Notice | None = None  # on its way to Discord
         self._delayed = 0  # messages of the outbox still to go (it is removed after them)
+        # other channels for the same alerts (Telegram): called with (severity, title, text),
+        # secrets already masked; each must never block
+        self.also: list[Callable[[str, str, str], None]] = []
 
     @property
     def enabled(self) -> bool:
@@ -122,15 +126,20 @@ class Notifier:
 
     def send(self, severity: str, title: str, text: str) -> None:
         """Never blocks, never raises: a full queue drops the message (and counts it)."""
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        if self.label:
+            title = f"[{self.label}] {title}"
+        for channel in self.also:
+            try:
+                channel(severity, title, text)
+            except Exception:  # another channel's fault never stops this one
+                log.exception("alert channel failed")
         if not self.enabled:
             return
         if self.queue is None:
             self.start()
         assert self.queue is not None
-        for s in self.secrets:
-            text = text.replace(s, "***")
-        if self.label:
-            title = f"[{self.label}] {title}"
         try:
             self.queue.put_nowait(Notice(severity, title, text, datetime.now(UTC)))
         except asyncio.QueueFull:

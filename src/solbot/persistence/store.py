@@ -337,6 +337,12 @@ class Store:
                 q = q.where(FillRow.symbol == symbol)
             return list(s.scalars(q.limit(limit)))
 
+    def daily(self, limit: int = 7) -> list[DailyPnlRow]:
+        """The account's last ``limit`` trading days, newest first."""
+        with self.session() as s:
+            q = select(DailyPnlRow).order_by(DailyPnlRow.day.desc()).limit(limit)
+            return list(s.scalars(q))
+
     def count(self, model: type[Any]) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(model)) or 0)

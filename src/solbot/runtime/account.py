@@ -23,8 +23,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from solbot import __version__, failpoints
-from solbot.domain.messages import Bar, CancelAll
-from solbot.domain.values import ZERO, TradingState
+from solbot.domain.messages import Bar, CancelAll, SubmitOrder
+from solbot.domain.values import ZERO, OrderType, Side, TradingState
 from solbot.engine.risk import ExposureCap
 from solbot.persistence.check import check_database, mark_account
 from solbot.persistence.store import Restored, Store
@@ -247,6 +247,33 @@ class Account:
         self.paused = False
         self.store.audit("resume", {})
         self.changed()
+
+    def flatten(self, reason: str) -> list[str]:
+        """Pause, cancel every resting order and sell every position at market; trading
+        stays paused until resumed. The symbols sold. (A kill with ``flatten_on_kill`` does
+        the same and stops; this keeps the bot running.) The sells are protective: they go
+        out in a halt too, and wait for the cancels before them (their base is locked)."""
+        self.paused = True
+        sold = []
+        for sl in self.sleeves:
+            inst, engine = sl.instrument, sl.engine
+            engine.execute([CancelAll()])
+            qty = inst.qty(
+                min(engine.portfolio.position.qty, engine.portfolio.ledger.total(inst.base))
+            )
+            if qty < inst.min_qty or sl.last_bar is None:
+                continue
+            sell = SubmitOrder(
+                Side.SELL, OrderType.MARKET, qty, reduce_only=True, tag="flatten", protective=True
+            )
+            engine.execute([sell])
+            if self.session is not None:
+                self.session.fill_now(sl)
+            sold.append(sl.symbol)
+        log.warning("flatten (%s): sold %s", reason, ", ".join(sold) or "nothing")
+        self.store.audit("flatten", {"reason": reason, "symbols": sold})
+        self.changed()
+        return sold
 
     def cancel_all(self) -> None:
         for sl in self.sleeves:

@@ -37,6 +37,10 @@ class ConfigError(ConfigurationError):
     """Bad configuration; the message is one line naming the key."""
 
 
+Severity = Literal["P0", "P1", "P2", "P3"]
+ALERTS_DEFAULT: tuple[Severity, ...] = ("P0", "P1")
+
+
 class MarketSource(StrEnum):
     SYNTHETIC = "synthetic"
     REPLAY = "replay"
@@ -131,6 +135,14 @@ class Settings(BaseSettings):
     backup_to: str | None = None  # s3://bucket/prefix for `solbot backup` (the weekly timer)
     discord_webhook_url: SecretStr | None = None
     notify_fills: bool = False
+    # control from Telegram (docs/operations.md "Telegram"): the bot's token from @BotFather;
+    # only these chats and users are answered (both must match), e.g. 12345,67890
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_ids: list[int] = Field(default_factory=list)
+    telegram_user_ids: list[int] = Field(default_factory=list)
+    telegram_api_url: str = "https://api.telegram.org"  # the Bot API's base (tests: a local fake)
+    # the severities also sent to the allow-listed chats
+    telegram_alerts: list[Severity] = Field(default_factory=lambda: list(ALERTS_DEFAULT))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # app.log: "internal" rotates by size (20 MB x 5); "logrotate" leaves it to
     # deploy/logrotate/solbot (weekly) and reopens the file when it has been moved
@@ -198,6 +210,17 @@ class Settings(BaseSettings):
             return [p.strip().lower() for p in v.split(",") if p.strip()]
         return v
 
+    @field_validator("telegram_chat_ids", "telegram_user_ids", "telegram_alerts", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().startswith("["):
+            v = json.loads(v)  # a JSON list: [12345, -100678]
+        if isinstance(v, str):  # from the environment / .env: 12345,-100678 or P0,P1
+            return [p.strip().upper() for p in v.split(",") if p.strip()]
+        if isinstance(v, int):  # one id (a TOML number, or pydantic-settings' JSON parse)
+            return [v]
+        return v
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _symbol_list(cls, v: object) -> object:
@@ -258,6 +281,15 @@ class Settings(BaseSettings):
             create(self.strategy, **self.strategy_params)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"strategy: {exc}") from None
+        if self.telegram_bot_token is not None and not (
+            self.telegram_chat_ids and self.telegram_user_ids
+        ):
+            raise ValueError(
+                "telegram_user_ids: a Telegram token needs the chat and user ids to answer "
+                "(SOLBOT_TELEGRAM_CHAT_IDS, SOLBOT_TELEGRAM_USER_IDS)"
+            )
+        if not self.telegram_api_url.startswith(("https://", "http://")):
+            raise ValueError("telegram_api_url: must be an http(s) URL")
         if not is_loopback(self.host) and self.api_token is None:
             raise ValueError(f"api_token: required to listen on non-loopback address {self.host!r}")
         if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
@@ -308,6 +340,7 @@ class Settings(BaseSettings):
         for s in (
             self.api_token,
             self.discord_webhook_url,
+            self.telegram_bot_token,
             self.exchange_api_key,
             self.exchange_api_secret,
         ):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from solbot.runtime.session import Session
 from solbot.runtime.sleeve import Sleeve
 from solbot.runtime.view import (
     AccountSnapshot,
+    DaySnapshot,
     MarketSnapshot,
     OrderView,
     Perf,
@@ -294,6 +296,12 @@ class Reader:
     def fills(self, limit: int, symbol: str | None) -> list[dict[str, Any]]:
         return [row_dict(r) for r in self._acct.store.fills(limit=limit, symbol=symbol)]
 
+    def daily(self, days: int) -> list[DaySnapshot]:
+        return [
+            DaySnapshot(r.day, r.start_equity, r.last_equity, bool(r.halted))
+            for r in self._acct.store.daily(days)
+        ]
+
     def perf(self) -> Perf:
         return Perf(tuple(self._acct.bar_seconds), self.metrics.loop_lag_seconds())
 
@@ -314,6 +322,12 @@ class Reader:
         self.settings.kill_switch.engage(reason)  # a restart must refuse, as with the flag
         self.shell.kill(reason)
         return reason
+
+    def flatten(self, reason: str) -> list[str]:
+        return self._acct.flatten(single_line(reason) or "flatten requested")
+
+    def record(self, kind: str, detail: Mapping[str, Any]) -> None:
+        self._acct.store.audit(kind, dict(detail))
 
     async def wait_change(self, timeout: float) -> None:
         waits = [

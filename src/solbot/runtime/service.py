@@ -7,7 +7,7 @@ composition root (``solbot.bot.build_bot``) builds them and hands them in here.
 
 A kill flag to the exit: the watcher sees the flag -> ``kill`` -> the account halts, cancels,
 (flattens), persists and alerts -> stop requested -> ``_shutdown``: intake stopped, the
-session leaves the venue clean, books and audit written, alerts drained, API closed, exit 3.
+session leaves the venue clean, books and audit written, alerts drained, API closed, exit 10.
 """
 
 from __future__ import annotations
@@ -52,6 +52,15 @@ class Server(Protocol):
 Serve = Callable[[], Awaitable[tuple[Server, asyncio.Task[None]]]]
 
 
+class SideService(Protocol):
+    """A service beside trading (chat control): its end never stops the bot."""
+
+    name: str
+
+    async def run(self) -> None: ...
+    async def stop(self, timeout: float) -> None: ...
+
+
 class BotService:
     def __init__(
         self,
@@ -68,6 +77,7 @@ class BotService:
         self.metrics = metrics
         self.serve: Serve | None = None  # the API server, set by the composition root
         self.view: BotView | None = None  # what the API reads, set by the composition root
+        self.services: list[SideService] = []  # chat control, added by the composition root
         self.started_monotonic = time.monotonic()
         self.started_at = datetime.now(UTC)
         self.exit_code = EXIT_OK
@@ -148,6 +158,7 @@ class BotService:
         tasks = [asyncio.create_task(coro, name=name) for name, coro in named]
         for t in tasks:
             t.add_done_callback(self._task_ended)
+        side = [asyncio.create_task(svc.run(), name=svc.name) for svc in self.services]
         self.notifier.start()
         alerts = ErrorAlerts(self.notifier)
         logging.getLogger("solbot").addHandler(alerts)
@@ -166,7 +177,7 @@ class BotService:
         )
         self.notifier.send("P3", "Bot started", f"{symbols} {mode} on {s.market.value}")
         await self.stop_event.wait()
-        await self._shutdown(server, server_task, tasks, watcher.stop)
+        await self._shutdown(server, server_task, tasks, watcher.stop, side)
         logging.getLogger("solbot").removeHandler(alerts)
         return self.exit_code
 
@@ -197,13 +208,13 @@ class BotService:
         server_task: asyncio.Task[None],
         tasks: list[asyncio.Task[None]],
         stop_watcher: Callable[[], None],
+        side: list[asyncio.Task[None]],
     ) -> None:
         acct = self.account
         self._stopping = True
         sdnotify.notify("STOPPING=1")
         log.info("stopping: %s", self.stop_reason)
-        # should a step hang, every thread's stack goes to stderr (journal) before systemd's
-        # TimeoutStopSec=30 kills us: the next stop of this kind can then be fixed, not guessed
+        # a hung step dumps every stack to the journal before systemd's TimeoutStopSec=30
         faulthandler.dump_traceback_later(20.0, exit=False)
         for t in tasks:  # stop intake first
             t.cancel()
@@ -222,7 +233,12 @@ class BotService:
             self.notifier.send("P2", "Bot stopped", self.stop_reason)
         log.debug("shutdown: books persisted")
         await self.notifier.drain(timeout=NOTIFY_ON_STOP)  # the rest: the outbox
-        log.debug("shutdown: notifications drained")
+        await asyncio.gather(*(svc.stop(NOTIFY_ON_STOP) for svc in self.services))
+        for t in side:
+            t.cancel()
+        if side:
+            await asyncio.wait(side, timeout=1.0)
+        log.debug("shutdown: notifications and chat drained")
         await server.stop_fast()
         server_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

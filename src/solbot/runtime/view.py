@@ -174,6 +174,18 @@ class MarketSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class DaySnapshot:
+    day: str  # YYYY-MM-DD in the account's time zone
+    start_equity: Decimal
+    last_equity: Decimal
+    halted: bool  # the daily loss limit halted trading that day
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.last_equity - self.start_equity
+
+
+@dataclass(frozen=True, slots=True)
 class Perf:
     bar_seconds: tuple[float, ...]  # recent bars' processing times, oldest first
     loop_lag_seconds: float
@@ -213,6 +225,9 @@ class BotView(Protocol):
 
     def fills(self, limit: int, symbol: str | None) -> list[dict[str, Any]]: ...
 
+    def daily(self, days: int) -> list[DaySnapshot]:
+        """The last ``days`` trading days, newest first."""
+
     def dashboard(self, since: int, symbol: str) -> dict[str, Any]:
         """Everything the dashboard page shows (series only past ``since``, ms)."""
 
@@ -230,6 +245,13 @@ class BotView(Protocol):
 
     def kill(self, reason: str) -> str:
         """Engage the kill switch (its flag too, so a restart refuses); the reason used."""
+
+    def flatten(self, reason: str) -> list[str]:
+        """Pause, cancel every resting order, sell every position at market (the symbols
+        sold); trading stays paused until resumed."""
+
+    def record(self, kind: str, detail: Mapping[str, Any]) -> None:
+        """An entry in the audit log (a command and who gave it)."""
 
     async def wait_change(self, timeout: float) -> None:
         """Until the next change, the stop, or ``timeout`` seconds."""

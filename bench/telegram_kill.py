@@ -1,0 +1,98 @@
+"""``/kill`` from Telegram to the process's exit, over a local fake of the Bot API.
+
+Each run starts a paper bot (ladder, so orders rest on the book) that polls the fake
+(``tests/fake_telegram.py``), waits for a resting order, sends ``/kill`` from an
+allow-listed person, presses the confirmation's "Yes", and times from the moment the fake
+hands that press to the bot (its ``getUpdates`` answer) to the process's exit (a blocking
+waitpid). Each run must end with exit 10 and no open order in the database. The target is
+the kill switch's: p99 < 1 s.
+
+Usage: python bench/telegram_kill.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.service_latency import exit_time, open_in_db  # noqa: E402
+from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.integration.botproc import Bot  # noqa: E402
+
+CHAT, USER = 5001, 42
+
+
+def one_run(fake: FakeTelegram) -> tuple[float, float, int, int]:
+    """(s from the yes reaching the bot to its exit, s from /kill sent to the question,
+    exit code, open orders left)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        env = {
+            "SOLBOT_STRATEGY": "ladder",
+            "SOLBOT_TELEGRAM_BOT_TOKEN": fake.token,
+            "SOLBOT_TELEGRAM_API_URL": fake.url,
+            "SOLBOT_TELEGRAM_CHAT_IDS": str(CHAT),
+            "SOLBOT_TELEGRAM_USER_IDS": str(USER),
+        }
+        bot = Bot(home, env=env, speed=40)
+        try:
+            bot.wait_ready()
+            bot.wait_until(bot.open_orders, what="a resting order")
+            before = len(fake.messages(CHAT))
+            t_ask = time.perf_counter()
+            fake.message(CHAT, USER, "/kill bench")
+            asked = bot.wait_until(
+                lambda: [m for m in fake.messages(CHAT)[before:] if "reply_markup" in m],
+                what="the question",
+            )[0]
+            t_question = time.perf_counter() - t_ask
+            yes = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+            uid = fake.press(CHAT, USER, yes, int(asked["_message_id"]))
+            while uid not in fake.handed:  # until the bot's long poll takes it
+                time.sleep(0.0005)
+            handed = fake.handed[uid]
+            code, _ = exit_time(bot, time.perf_counter())
+            elapsed = time.monotonic() - handed
+        finally:
+            bot.kill_hard()
+        return elapsed, t_question, code, open_in_db(home)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; {args.runs} runs"
+    )
+    fake = FakeTelegram()
+    try:
+        runs = [one_run(fake) for _ in range(args.runs)]
+    finally:
+        fake.close()
+    exits = np.array([r[0] for r in runs]) * 1000
+    questions = np.array([r[1] for r in runs]) * 1000
+    wrong = sum(1 for r in runs if r[2] != 10 or r[3] != 0)
+    p50, p99 = np.percentile(exits, 50), np.percentile(exits, 99)
+    print(
+        f"/kill confirmed -> exited: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {exits.max():.0f} ms"
+        f" (target p99 < 1000 ms: {'met' if p99 < 1000 else 'NOT met'})"
+    )
+    print(f"/kill sent -> question answered: p50 {np.percentile(questions, 50):.0f} ms, "
+          f"p99 {np.percentile(questions, 99):.0f} ms")  # fmt: skip
+    print(f"runs with a wrong exit code or orders left open: {wrong} / {len(runs)}")
+
+
+if __name__ == "__main__":
+    main()
