@@ -10,6 +10,7 @@ import asyncio
 from solbot.api.app import serve
 from solbot.api.metrics import ViewCollector
 from solbot.control.commands import Commands
+from solbot.control.discord import DiscordControl
 from solbot.control.telegram import TelegramControl
 from solbot.infra.metrics import Metrics
 from solbot.infra.notify import Notifier
@@ -51,8 +52,17 @@ def build_bot(settings: Settings) -> BotService:
         bot.services.append(telegram)
         notifier.also.append(telegram.alert)
 
+    discord = None
+    if s.discord_public_key is not None:
+        discord = DiscordControl(
+            Commands(view),
+            s.discord_public_key,
+            frozenset(s.discord_user_ids),
+            frozenset(s.discord_channel_ids),
+        )
+
     async def serve_api() -> tuple[Server, asyncio.Task[None]]:
-        return await serve(view, s.host, s.port)
+        return await serve(view, s.host, s.port, discord)
 
     bot.serve = serve_api
     return bot

@@ -48,7 +48,7 @@ FORBIDDEN = {
 # layers that may import only these (and the standard library, third-party packages)
 ONLY = {
     "infra": ("solbot.domain", "solbot.infra"),
-    "api": ("solbot.api", "solbot.control.commands", "solbot.runtime.view", "solbot.domain"),
+    "api": ("solbot.api", "solbot.control", "solbot.runtime.view", "solbot.domain"),
     "control": ("solbot.control", "solbot.runtime.view", "solbot.domain"),
 }
 

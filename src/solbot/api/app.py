@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import uvicorn
-from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,6 +28,7 @@ from solbot import __version__
 from solbot.api import dashboard
 from solbot.api.guard import BodyGuard, Hardened, token_refusal
 from solbot.control.commands import Caller, Commands
+from solbot.control.discord import DiscordControl
 from solbot.domain.messages import ms_to_datetime
 from solbot.runtime.view import BotView
 
@@ -118,7 +119,7 @@ class KillRequest(BaseModel):
 API = Caller("api", "token holder")  # who a control route's command is recorded as
 
 
-def create_app(view: BotView) -> FastAPI:
+def create_app(view: BotView, discord: DiscordControl | None = None) -> FastAPI:
     v = view
     commands = Commands(v)  # the control verbs, shared with the chat transports
     app = FastAPI(
@@ -302,6 +303,23 @@ def create_app(view: BotView) -> FastAPI:
         commands.resume(API)
         return {"paused": False}
 
+    @app.post(
+        "/api/discord/interactions",
+        responses={
+            400: {"description": "not an interaction"},
+            401: {"description": "invalid request signature"},
+            404: {"description": "Discord control is off (SOLBOT_DISCORD_PUBLIC_KEY)"},
+        },
+    )
+    async def discord_interactions(request: Request) -> JSONResponse:
+        """Discord's interactions endpoint (slash commands, buttons): signed by Discord."""
+        if discord is None:
+            raise HTTPException(404, "Discord control is off")
+        status, answer = discord.handle(
+            {k.lower(): val for k, val in request.headers.items()}, await request.body()
+        )
+        return JSONResponse(answer, status_code=status)
+
     dashboard.install(app, v)
     return app
 
@@ -408,9 +426,11 @@ class ApiServer(uvicorn.Server):
             task.cancel()
 
 
-async def serve(view: BotView, host: str, port: int) -> tuple[ApiServer, asyncio.Task[None]]:
+async def serve(
+    view: BotView, host: str, port: int, discord: DiscordControl | None = None
+) -> tuple[ApiServer, asyncio.Task[None]]:
     cfg = uvicorn.Config(
-        create_app(view),
+        create_app(view, discord),
         host=host,
         port=port,
         log_level="warning",

@@ -264,6 +264,28 @@ def account(
     out.print(t)
 
 
+discord_app = typer.Typer(no_args_is_help=True, help="Control from Discord (slash commands).")
+app.add_typer(discord_app, name="discord")
+
+
+@discord_app.command("register")
+def discord_register(home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    """Register the bot's slash commands (/status … /kill) with the Discord application.
+    Exit 2: application id or bot token not set; 4: Discord did not take them."""
+    from solbot.control.discord import register_commands
+
+    s = settings_or_exit(home, config)
+    if not s.discord_application_id or s.discord_bot_token is None:
+        fail(2, "config: discord_application_id and discord_bot_token: both needed to register")
+        return
+    status, line = register_commands(
+        s.discord_api_url, s.discord_application_id, s.discord_bot_token.get_secret_value()
+    )
+    if status != 200:
+        fail(EXIT_EXCHANGE, line)
+    out.print(line)
+
+
 @notify_app.command("test")
 def notify_test(home: HomeOpt = None, config: ConfigOpt = None) -> None:
     """Send a P3 test message to the configured Discord webhook."""

@@ -141,6 +141,16 @@ class Settings(BaseSettings):
     telegram_chat_ids: list[int] = Field(default_factory=list)
     telegram_user_ids: list[int] = Field(default_factory=list)
     telegram_api_url: str = "https://api.telegram.org"  # the Bot API's base (tests: a local fake)
+    # control from Discord's slash commands (docs/operations.md "Discord"): the application's
+    # public key (hex, from the Developer Portal) checks each request's signature; only these
+    # channels and people are obeyed (both must match). Registering the commands (``solbot
+    # discord register``) also needs the application id and the bot token.
+    discord_public_key: str | None = None
+    discord_channel_ids: list[int] = Field(default_factory=list)
+    discord_user_ids: list[int] = Field(default_factory=list)
+    discord_application_id: str | None = None
+    discord_bot_token: SecretStr | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
     # the severities also sent to the allow-listed chats
     telegram_alerts: list[Severity] = Field(default_factory=lambda: list(ALERTS_DEFAULT))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -210,7 +220,14 @@ class Settings(BaseSettings):
             return [p.strip().lower() for p in v.split(",") if p.strip()]
         return v
 
-    @field_validator("telegram_chat_ids", "telegram_user_ids", "telegram_alerts", mode="before")
+    @field_validator(
+        "telegram_chat_ids",
+        "telegram_user_ids",
+        "telegram_alerts",
+        "discord_channel_ids",
+        "discord_user_ids",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str) and v.strip().startswith("["):
@@ -288,6 +305,15 @@ class Settings(BaseSettings):
                 "telegram_user_ids: a Telegram token needs the chat and user ids to answer "
                 "(SOLBOT_TELEGRAM_CHAT_IDS, SOLBOT_TELEGRAM_USER_IDS)"
             )
+        if self.discord_public_key is not None:
+            key = self.discord_public_key
+            if len(key) != 64 or any(c not in "0123456789abcdefABCDEF" for c in key):
+                raise ValueError("discord_public_key: 64 hex characters (the Developer Portal's)")
+            if not (self.discord_channel_ids and self.discord_user_ids):
+                raise ValueError(
+                    "discord_user_ids: a Discord public key needs the channel and user ids to "
+                    "obey (SOLBOT_DISCORD_CHANNEL_IDS, SOLBOT_DISCORD_USER_IDS)"
+                )
         if not self.telegram_api_url.startswith(("https://", "http://")):
             raise ValueError("telegram_api_url: must be an http(s) URL")
         if not is_loopback(self.host) and self.api_token is None:
@@ -341,6 +367,7 @@ class Settings(BaseSettings):
             self.api_token,
             self.discord_webhook_url,
             self.telegram_bot_token,
+            self.discord_bot_token,
             self.exchange_api_key,
             self.exchange_api_secret,
         ):
