@@ -146,6 +146,8 @@ def test_control_api_needs_the_token_and_metrics_have_runbook_names(tmp_path):
             "solbot_daily_pnl",
             "solbot_orders_total",
             "solbot_uptime_seconds",
+            "solbot_bars_since_order",  # the quiet-bot alarm's (alerts.yml SolbotQuiet)
+            "solbot_quiet_after_bars",
         ):
             assert f"\n{name}" in text, name
         assert "process_resident_memory_bytes" in text

@@ -62,6 +62,16 @@ class ViewCollector(Collector):
             STATE_VALUE[st.trading_state],
         )
         yield g("solbot_paused", "1 when paused by an operator", 1.0 if st.paused else 0.0)
+        yield g(
+            "solbot_bars_since_order",
+            "Live bars while trading since the last order (the quiet-bot alarm)",
+            float(st.bars_since_order),
+        )
+        yield g(
+            "solbot_quiet_after_bars",
+            "The quiet-bot alarm's threshold in bars (0: off)",
+            float(st.quiet_after_bars),
+        )
         if st.stream is not None:
             yield g(
                 "solbot_market_stream_bars",

@@ -31,6 +31,7 @@ from solbot.persistence.store import Restored, Store
 from solbot.runtime import layout
 from solbot.runtime.config import Settings
 from solbot.runtime.ports import Alerts, MetricsSink
+from solbot.runtime.quiet import QuietWatch, threshold_from_result
 from solbot.runtime.session import Session
 from solbot.runtime.sleeve import Sleeve
 from solbot.strategies import source_sha256
@@ -71,6 +72,7 @@ class Account:
         self.equity_points: deque[tuple[int, float]] = deque(maxlen=2000)  # (bar ts, equity)
         self.changes = 0  # how many changes so far
         self.on_change: list[Callable[[], None]] = []  # told after each change
+        self.quiet = QuietWatch(0)  # the quiet-bot alarm; its threshold is set in build
 
     def sleeve(self, symbol: str) -> Sleeve | None:
         """The sleeve of ``symbol`` (``SOL/USDT``, ``SOLUSDT``, ``sol-usdt``), or None."""
@@ -113,6 +115,7 @@ class Account:
             )
             for sl in self.sleeves:
                 sl.engine.risk.extra_checks.append(self.cap)
+        self.quiet = QuietWatch(self._quiet_after())
         first = restored[self.primary.symbol]
         if not first.kv.get("started_at"):
             self.store.put(started_at=(started_at or datetime.now(UTC)).isoformat())
@@ -202,10 +205,36 @@ class Account:
         with self.session.bar_transaction(self.store):
             sl.step(bar, self.paused or history)
             self._day_check(sl, bar)
+            if sl is self.primary:  # one count per bar time, whichever symbols trade
+                self._quiet_check(history)
         took = time.perf_counter() - t0
         self.bar_seconds.append(took)
         self.metrics.bar_done(took)
         self.changed()
+
+    def _quiet_after(self) -> int:
+        s = self.settings
+        if s.quiet_bars is not None:
+            return s.quiet_bars
+        if s.quiet_result is None:
+            log.info("quiet-bot alarm off: no SOLBOT_QUIET_BARS and no SOLBOT_QUIET_RESULT")
+            return 0
+        n, why = threshold_from_result(s.quiet_result, s.strategy, s.strategy_params, s.timeframe)
+        log.info("quiet-bot alarm: %s", f"after {n} bars ({why})" if n else f"off ({why})")
+        return n
+
+    def _quiet_check(self, history: bool) -> None:
+        if history:
+            return
+        orders = sum(len(x.engine.portfolio.orders) for x in self.sleeves)
+        state, _ = self.trading_state()
+        if self.quiet.bar(orders, state is TradingState.ACTIVE and not self.paused):
+            text = (
+                f"trading and fed, but no order for {self.quiet.since_order} bars "
+                f"(the alarm's threshold: {self.quiet.after_bars})"
+            )
+            log.warning("quiet bot: %s", text)
+            self.alerts.send("P2", "Bot quiet", text)
 
     def changed(self) -> None:
         """Tell whoever watches (the view's waiting clients)."""

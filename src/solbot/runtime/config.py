@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     telegram_chat_ids: list[int] = Field(default_factory=list)
     telegram_user_ids: list[int] = Field(default_factory=list)
     telegram_api_url: str = "https://api.telegram.org"  # the Bot API's base (tests: a local fake)
+    # the quiet-bot alarm (runtime/quiet.py): P2 after this many live bars with no order while
+    # trading (0: off); unset: derived from ``quiet_result``, a backtest's result.json of
+    # this strategy and parameters (1.5 x its longest gap between orders), else off
+    quiet_bars: int | None = Field(None, ge=0, le=1_000_000)
+    quiet_result: Path | None = None
     # control from Discord's slash commands (docs/operations.md "Discord"): the application's
     # public key (hex, from the Developer Portal) checks each request's signature; only these
     # channels and people are obeyed (both must match). Registering the commands (``solbot

@@ -181,6 +181,8 @@ class Reader:
                 )
                 for sl in acct.sleeves
             ),
+            bars_since_order=acct.quiet.since_order,
+            quiet_after_bars=acct.quiet.after_bars,
             exchange=self.session.exchange_health(),
             stream=stream,
         )

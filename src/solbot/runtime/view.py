@@ -82,6 +82,8 @@ class StatusSnapshot:
     kill_reason: str | None
     token_configured: bool
     symbols: tuple[SleeveStatus, ...]
+    bars_since_order: int  # live bars while trading since the last order (the quiet alarm)
+    quiet_after_bars: int  # the quiet alarm's threshold; 0: off
     exchange: ExchangeHealth | None  # live only
     stream: StreamStats | None
 
