@@ -268,4 +268,6 @@ def test_deploy_carries_a_tested_strategy_file_and_refuses_one_that_was_not(
     assert meta["strategy_sha256"] == sha and meta["strategy_file"] == "strategies/mystrat.py"
     carried = app / "current" / "strategies" / "mystrat.py"
     assert carried.read_bytes() == own.read_bytes()
+    assert meta["tested"] == "tested/result.json"  # the quiet-bot alarm's pace comes from it
+    assert (app / "current" / "tested" / "result.json").read_bytes() == result.read_bytes()
     assert f"SOLBOT_STRATEGY={carried}" in ok.stdout.replace("\n", "")

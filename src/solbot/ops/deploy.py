@@ -290,6 +290,11 @@ def deploy(
         "created": now.isoformat(timespec="seconds"),
         "python": _run([str(release / "venv" / "bin" / "python"), "-V"], "python -V").strip(),
     }
+    if tested is not None:  # the quiet-bot alarm's pace (runtime/quiet.py) reads it
+        (release / "tested").mkdir()
+        name = "result.json" if "trades" in json.loads(tested.read_text()) else tested.name
+        shutil.copyfile(tested, release / "tested" / name)
+        meta["tested"] = f"tested/{name}"
     if strategy_file is not None:
         meta["strategy_file"] = f"strategies/{strategy_file.name}"
         meta["strategy_sha256"] = sha

@@ -216,10 +216,13 @@ class Account:
         s = self.settings
         if s.quiet_bars is not None:
             return s.quiet_bars
-        if s.quiet_result is None:
-            log.info("quiet-bot alarm off: no SOLBOT_QUIET_BARS and no SOLBOT_QUIET_RESULT")
+        path = s.quiet_result or s.home / "current" / "tested" / "result.json"  # deploy's
+        if not path.exists():
+            log.info("quiet-bot alarm off: no SOLBOT_QUIET_BARS, no tested result (%s)", path)
             return 0
-        n, why = threshold_from_result(s.quiet_result, s.strategy, s.strategy_params, s.timeframe)
+        n, why = threshold_from_result(
+            path, s.strategy, s.strategy_params, s.timeframe, source_sha256(s.strategy)
+        )
         log.info("quiet-bot alarm: %s", f"after {n} bars ({why})" if n else f"off ({why})")
         return n
 

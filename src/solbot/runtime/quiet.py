@@ -10,8 +10,9 @@ spell, and ``solbot_bars_since_order`` / ``solbot_quiet_after_bars`` let Prometh
 too (``SolbotQuiet``).
 
 The threshold: ``SOLBOT_QUIET_BARS`` when set (0 = off); else derived from a backtest's
-``result.json`` of the same strategy and parameters (``SOLBOT_QUIET_RESULT``, e.g. the one
-``solbot deploy --tested`` checked): 1.5 times the longest run of bars between two of its
+``result.json`` of the same strategy and parameters — ``SOLBOT_QUIET_RESULT``, or by default
+the one ``solbot deploy --tested`` checked and carried into the release
+(``<home>/current/tested/result.json``): 1.5 times the longest run of bars between two of its
 orders (entries and exits), in the bot's timeframe; off where that is unknown (no result,
 another strategy's, or fewer than three orders in it).
 """
@@ -34,9 +35,15 @@ MIN_ORDERS = 3
 
 
 def threshold_from_result(
-    path: Path, strategy: str, params: dict[str, Any], timeframe: str
+    path: Path,
+    strategy: str,
+    params: dict[str, Any],
+    timeframe: str,
+    strategy_sha256: str | None = None,
 ) -> tuple[int, str]:
-    """(bars, why) from a backtest's result.json; 0 bars when it cannot tell."""
+    """(bars, why) from a backtest's result.json; 0 bars when it cannot tell. A strategy
+    file is the same strategy when its bytes are (``strategy_sha256``): a deployed copy
+    runs from another path than the one backtested."""
     try:
         result = json.loads(path.read_text())
         given = dict(result["params"])
@@ -44,9 +51,10 @@ def threshold_from_result(
         result_tf = str(result["timeframe"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return 0, f"{path}: not a backtest result ({type(exc).__name__})"
-    if given.pop("strategy", None) != strategy:
+    tested, tested_sha = given.pop("strategy", None), given.pop("strategy_sha256", None)
+    same = tested_sha == strategy_sha256 if tested_sha else tested == strategy
+    if not same:
         return 0, f"{path}: a backtest of another strategy"
-    given.pop("strategy_sha256", None)
     if given != dict(params):
         return 0, f"{path}: a backtest with other parameters ({given} != {params})"
     bars = sorted(

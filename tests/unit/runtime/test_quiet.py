@@ -88,3 +88,25 @@ def test_an_account_reads_its_threshold_from_the_result_it_is_given(tmp_path):
     off = paper_account(tmp_path / "x", SOLBOT_STRATEGY="donchian")
     assert off.quiet.after_bars == 0
     off.store.close()
+
+
+def test_a_deployed_strategy_file_is_matched_by_its_bytes_and_the_releases_result_is_read(
+    tmp_path,
+):
+    trades = [{"entry_bar": 0, "exit_bar": 4}, {"entry_bar": 12, "exit_bar": 14}]
+    params = {"strategy": "/home/me/mystrat.py", "strategy_sha256": "ab" * 32}
+    result = {"timeframe": "1h", "params": params, "trades": trades}
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(result))
+    deployed = "/opt/solbot/current/strategies/mystrat.py"
+    assert threshold_from_result(path, deployed, {}, "1h", "ab" * 32)[0] == 12  # 1.5 x 8
+    assert threshold_from_result(path, deployed, {}, "1h", "cd" * 32)[0] == 0  # edited since
+    assert threshold_from_result(path, "/home/me/mystrat.py", {}, "1h", None)[0] == 0
+
+    home = tmp_path / "home"
+    (home / "current" / "tested").mkdir(parents=True)  # what `solbot deploy --tested` carries
+    result["params"] = {"strategy": "donchian"}
+    (home / "current" / "tested" / "result.json").write_text(json.dumps(result))
+    acct = paper_account(home, SOLBOT_STRATEGY="donchian")
+    assert acct.quiet.after_bars == 12
+    acct.store.close()
