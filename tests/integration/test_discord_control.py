@@ -58,6 +58,12 @@ def test_slash_commands_answer_a_forged_request_is_refused_and_kill_exits_10(
         assert (
             status["type"] == 4 and "SOL/USDT 1h, paper on synthetic" in status["data"]["content"]
         )
+        answers = {name: post(bot, command(name)).json()["data"]["content"]
+                   for name in ("account", "orders", "trades", "daily", "help")}  # fmt: skip
+        assert answers["account"].startswith("equity ")
+        assert answers["orders"] == "no open orders" or " sb-" in answers["orders"]
+        assert answers["trades"] == "no trades yet" or " SOL/USDT " in answers["trades"]
+        assert "%" in answers["daily"] and "/kill — " in answers["help"]
         forger = nacl_signing.SigningKey(bytes(range(5, 37)))
         forged = post(bot, command("pause"), key=forger)
         assert forged.status_code == 401
