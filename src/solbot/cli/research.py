@@ -146,6 +146,7 @@ def portfolio(
 
     from solbot.cli.common import UsageError
     from solbot.runtime.multi import run_multi
+    from solbot.strategies import source_sha256
 
     with errors():
         try:
@@ -161,6 +162,7 @@ def portfolio(
         out_dir.mkdir(parents=True, exist_ok=True)
         payload = {
             "strategy": strategy,
+            "strategy_sha256": source_sha256(strategy),  # a file's: the bytes that ran
             "allocation": allocation,
             "weights": res.weights,
             "exposure_cap": exposure_cap,
