@@ -57,6 +57,12 @@ def optimize(
     jobs: Annotated[
         int, typer.Option(min=1, help="processes: trials (or walk-forward windows) in parallel")
     ] = 1,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="stop a trial early when it trails the median at 1/4, 2/4, 3/4"
+        ),
+    ] = False,
 ) -> None:
     """Search a strategy's declared parameters (``Strategy.parameters``) with Optuna."""
     from solbot.research.optimize import optimize as run_optimize
@@ -72,7 +78,7 @@ def optimize(
             with bar:
                 wf = walk_forward(
                     bars, strategy, trials=trials, seed=seed, progress=update,
-                    objective=objective, min_trades=min_trades, jobs=jobs,
+                    objective=objective, min_trades=min_trades, jobs=jobs, prune=prune,
                 )  # fmt: skip
             payload = {
                 "strategy": strategy,
@@ -80,6 +86,7 @@ def optimize(
                 "trials_per_window": trials,
                 "objective": objective,
                 "min_trades": min_trades,
+                "pruned": prune,
                 "out_of_sample": wf.metrics.to_json(),
                 "buy_and_hold": wf.buy_hold.to_json(),
                 "monte_carlo": wf.monte_carlo,
@@ -107,6 +114,7 @@ def optimize(
             params, value, st = run_optimize(
                 bars, strategy, trials, seed=seed, storage=url, study_name=name,
                 progress=update, objective=objective, min_trades=min_trades, jobs=jobs,
+                prune=prune,
             )  # fmt: skip
         (out_dir / "best.json").write_text(
             json.dumps(

@@ -112,8 +112,13 @@ def optimize(
     objective: str = "sharpe-dd",
     min_trades: int = 0,
     jobs: int = 1,
+    prune: bool = False,
 ) -> tuple[dict[str, Any], float, Any]:
-    """``fixed``: parameters passed to the strategy as they are, not searched. ``jobs`` > 1:
+    """``fixed``: parameters passed to the strategy as they are, not searched. ``prune``:
+    each trial reports its objective at ``PRUNE_STEPS`` points of its run and Optuna's
+    median pruner stops one that is worse than the median of the trials before it at the
+    same point (after ``PRUNE_STARTUP`` whole trials): a bad parameter set costs a part of a
+    backtest, not a whole one. ``jobs`` > 1:
     that many processes share the study (``storage`` is then required: SQLite on one
     machine, PostgreSQL across machines), each running its share of ``trials`` with its own
     sampler seed (``seed`` + its number) — the study then depends on their timing; with
@@ -121,6 +126,8 @@ def optimize(
     import optuna
 
     objective_fn(objective)  # a bad name fails here, not in every trial
+    if jobs > 1 and prune:
+        raise ConfigurationError("--prune works with --jobs 1 in optimize (walk-forward: any)")
     if jobs > 1:
         return _optimize_parallel(
             bars, strategy, trials, seed, storage, study_name, dd_penalty, progress,
@@ -139,13 +146,33 @@ def optimize(
         study_name=study_name,
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=(
+            optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP, n_warmup_steps=0)
+            if prune
+            else optuna.pruners.NopPruner()
+        ),
     )
     done = [0]
 
     def objective_of_trial(trial: Any) -> float:
         params = suggest(trial, space)
+
+        def report(step: int, partial: Any) -> None:
+            # the objective so far (no min-trades penalty: the run is not over)
+            trial.report(objective_value(partial.metrics, dd_penalty, objective), step)
+            if trial.should_prune():
+                done[0] += 1
+                if progress is not None:
+                    progress(done[0], trials)
+                raise optuna.TrialPruned()
+
         result = run_backtest(
-            bars, create(strategy, **params, **(fixed or {})), config, trade_from=trade_from
+            bars,
+            create(strategy, **params, **(fixed or {})),
+            config,
+            trade_from=trade_from,
+            checkpoints=PRUNE_STEPS if prune else 0,
+            on_checkpoint=report if prune else None,
         )
         value = objective_value(result.metrics, dd_penalty, objective, min_trades)
         trial.set_user_attr("trades", result.metrics.trades)
@@ -269,6 +296,10 @@ def _day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
 
 
+PRUNE_STEPS = 3  # a trial reports at 1/4, 2/4 and 3/4 of its bars
+PRUNE_STARTUP = 5  # whole trials before any is pruned
+
+
 def walk_forward(
     bars: BarArrays,
     strategy: str,
@@ -283,6 +314,7 @@ def walk_forward(
     objective: str = "sharpe-dd",
     min_trades: int = 0,
     jobs: int = 1,
+    prune: bool = False,
 ) -> WalkForward:
     """``jobs`` > 1: the windows' searches (independent: each its own in-memory study and
     seed) run in that many processes; the test months then run in order (each starts with
@@ -312,7 +344,7 @@ def walk_forward(
         plan.append((w, tr0, tr1, te1))
     searches = [
         (bars, tr0, tr1, strategy, trials, seed + w, dd_penalty, fixed, inst, objective,
-         min_trades)
+         min_trades, prune)
         for w, tr0, tr1, _ in plan
     ]  # fmt: skip
     found = _search_windows(searches, jobs)
@@ -378,7 +410,7 @@ def walk_forward(
 
 def _search_window(args: tuple[Any, ...]) -> tuple[dict[str, Any], float]:
     """One walk-forward window's search on its train months (warmed up before them)."""
-    bars, tr0, tr1, strategy, trials, seed, dd_penalty, fixed, inst, objective, mt = args
+    bars, tr0, tr1, strategy, trials, seed, dd_penalty, fixed, inst, objective, mt, prune = args
     warm = max(0, tr0 - WARMUP_BARS)
     params, score, _ = optimize(
         bars.slice(warm, tr1),
@@ -391,6 +423,7 @@ def _search_window(args: tuple[Any, ...]) -> tuple[dict[str, Any], float]:
         config=BacktestConfig(instrument=inst),
         objective=objective,
         min_trades=mt,
+        prune=prune,
     )
     return params, score
 

@@ -74,10 +74,14 @@ def run_backtest(
     progress: Progress | None = None,
     trade_from: int = 0,
     close_at_end: bool = False,
+    checkpoints: int = 0,
+    on_checkpoint: Callable[[int, BacktestResult], None] | None = None,
 ) -> BacktestResult:
     """``trade_from``: bars before this index only warm indicators up (no strategy calls).
     ``close_at_end``: cancel what rests and sell the position at the last close (less
-    slippage and fees), so every trade is closed and counted."""
+    slippage and fees), so every trade is closed and counted. ``checkpoints``: that many
+    times, evenly spread over the traded bars, ``on_checkpoint(k, result so far)`` is called
+    with the run summarised up to there (the optimiser's pruning; it may raise to stop)."""
     config = config or BacktestConfig()
     engine, venue = build_engine(strategy, config, bars.symbol)
     engine.start(history=bars)
@@ -88,12 +92,18 @@ def run_backtest(
     for bar in islice(it, trade_from):
         engine.warm_up(bar)
     done = trade_from
+    span = total - trade_from
+    stops = [trade_from + span * k // (checkpoints + 1) for k in range(1, checkpoints + 1)]
+    stops = [s for s in stops if s > trade_from] if on_checkpoint is not None else []
     while done < total:
-        for bar in islice(it, CHUNK):
+        step = min(total, done + CHUNK, *(s for s in stops if s > done))
+        for bar in islice(it, step - done):
             on_bar(bar)
-        done = min(total, done + CHUNK)
+        done = step
         if progress is not None:
             progress(done, total)
+        if on_checkpoint is not None and done in stops:
+            on_checkpoint(stops.index(done), summarise(bars.slice(0, done), engine, venue, config))
     engine.stop()
     if close_at_end and engine.last_bar is not None:
         liquidate(engine, venue, engine.last_bar.close)
