@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import tomllib
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -21,20 +20,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from solbot.domain.errors import ConfigurationError
 from solbot.infra.killswitch import KillFlag
+from solbot.runtime.configfiles import (
+    PROFILES,
+    ConfigError,
+    explicit_home,
+    read_config_file,
+    read_env_file,
+    resolve_home,
+)
 
-PROFILES: dict[str, dict[str, Any]] = {
-    "staging": {"port": 3000, "home": "/opt/solbot"},
-    "production": {"port": 3001, "home": "/opt/solbot-prod"},
-}
-
+__all__ = [  # with the names callers know from here (configfiles' re-exported)
+    "ALERTS_DEFAULT",
+    "LIVE_CONFIRMATION",
+    "NOT_SETTINGS",
+    "PROFILES",
+    "ConfigError",
+    "MarketSource",
+    "Settings",
+    "Severity",
+    "is_loopback",
+    "load_settings",
+    "read_env_file",
+    "resolve_home",
+]
 
 LIVE_CONFIRMATION = "real-money"
-
-
-class ConfigError(ConfigurationError):
-    """Bad configuration; the message is one line naming the key."""
 
 
 Severity = Literal["P0", "P1", "P2", "P3"]
@@ -394,84 +405,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines; ``#`` comments; optional quotes. Only SOLBOT_* keys are used."""
-    out: dict[str, str] = {}
-    if not path.exists():
-        return out
-    try:
-        raw_bytes = path.read_bytes()
-    except OSError as exc:  # e.g. root-owned 0600 while the bot runs as its own user
-        raise ConfigError(
-            f"{path}: {exc.strerror} (the bot's user must be able to read it)"
-        ) from None
-    try:
-        text = raw_bytes.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        lineno = raw_bytes[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{lineno}: not UTF-8 text (byte {exc.start})") from None
-    if "\x00" in text:
-        lineno = text[: text.index("\x00")].count("\n") + 1
-        raise ConfigError(f"{path}:{lineno}: a NUL byte (not a text file)")
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise ConfigError(f"{path}:{lineno}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key.strip()] = value
-    return out
-
-
-def _read_config_file(config_file: Path | None) -> dict[str, Any]:
-    if config_file is None:
-        return {}
-    try:
-        return dict(tomllib.loads(config_file.read_text()))
-    except OSError as exc:
-        raise ConfigError(f"config file {config_file}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {config_file}: {exc}") from None
-
-
-def _explicit_home(home: Path | None, file: dict[str, Any], env: dict[str, str]) -> Path | None:
-    """The home asked for: the command line's, else ``SOLBOT_HOME``, else the config file's."""
-    if home is not None:
-        return home
-    if env.get("SOLBOT_HOME"):
-        return Path(env["SOLBOT_HOME"])
-    if "home" in file:
-        return Path(str(file["home"]))
-    return None
-
-
-def resolve_home(
-    home: Path | None = None,
-    config_file: Path | None = None,
-    environ: dict[str, str] | None = None,
-) -> Path:
-    """The home the bot runs in for these arguments — what ``load_settings`` gives, without
-    validating anything else (the kill switch must work whatever else is wrong): the command
-    line > ``SOLBOT_HOME`` > the config file > the profile's > the working directory."""
-    env = dict(os.environ if environ is None else environ)
-    file = _read_config_file(config_file)
-    explicit = _explicit_home(home, file, env)
-    if explicit is not None:
-        return explicit.resolve()
-    try:
-        dotenv = read_env_file(Path(".env"))
-    except ConfigError:
-        dotenv = {}
-    profile = {**dotenv, **env}.get("SOLBOT_PROFILE") or str(file.get("profile", "dev"))
-    return Path(str(PROFILES.get(profile, {}).get("home", "."))).resolve()
-
-
 def load_settings(
     home: Path | None = None,
     config_file: Path | None = None,
@@ -481,8 +414,8 @@ def load_settings(
     """Precedence: overrides (command line) > environment > .env > config file > profile;
     for the home: ``--home`` > ``SOLBOT_HOME`` > the config file > the profile's."""
     env = dict(os.environ if environ is None else environ)
-    values = _read_config_file(config_file)
-    explicit = _explicit_home(home, values, env)
+    values = read_config_file(config_file)
+    explicit = explicit_home(home, values, env)
     where = explicit or Path(".")
     dotenv = read_env_file(where / ".env")
     layered = {**dotenv, **env}
