@@ -1,13 +1,16 @@
-"""``/kill`` from Telegram to the process's exit, over a local fake of the Bot API.
+"""``/kill`` from the phone to the process's exit: Telegram over a local fake of the Bot API,
+or Discord through the bot's interactions endpoint.
 
-Each run starts a paper bot (ladder, so orders rest on the book) that polls the fake
-(``tests/fake_telegram.py``), waits for a resting order, sends ``/kill`` from an
-allow-listed person, presses the confirmation's "Yes", and times from the moment the fake
+Each run starts a paper bot (ladder, so orders rest on the book) and waits for a resting
+order. Telegram: the bot polls the fake (``tests/fake_telegram.py``); ``/kill`` is sent from
+an allow-listed person and the confirmation's "Yes" pressed; timed from the moment the fake
 hands that press to the bot (its ``getUpdates`` answer) to the process's exit (a blocking
-waitpid). Each run must end with exit 10 and no open order in the database. The target is
-the kill switch's: p99 < 1 s.
+waitpid). Discord (``--via discord``): ``/kill`` and its "Yes" are POSTed to
+``/api/discord/interactions`` signed as Discord signs them (Ed25519); timed from sending the
+"Yes" to the exit. Each run must end with exit 10 and no open order in the database. The
+target is the kill switch's: p99 < 1 s.
 
-Usage: python bench/telegram_kill.py [--runs N]
+Usage: python bench/telegram_kill.py [--runs N] [--via telegram|discord]
 """
 
 from __future__ import annotations
@@ -68,19 +71,67 @@ def one_run(fake: FakeTelegram) -> tuple[float, float, int, int]:
         return elapsed, t_question, code, open_in_db(home)
 
 
+def discord_run() -> tuple[float, float, int, int]:
+    import json
+
+    import httpx
+    from nacl.signing import SigningKey
+
+    key = SigningKey(bytes(range(32)))
+
+    def post(bot: Bot, interaction: dict[str, object]) -> dict[str, object]:
+        body = json.dumps(interaction).encode()
+        ts = str(int(time.time()))
+        headers = {"X-Signature-Ed25519": key.sign(ts.encode() + body).signature.hex(),
+                   "X-Signature-Timestamp": ts, "Content-Type": "application/json"}  # fmt: skip
+        r = httpx.post(bot.url + "/api/discord/interactions", content=body, headers=headers)
+        return dict(r.json())
+
+    who = {"channel_id": str(CHAT), "member": {"user": {"id": str(USER)}}, "token": "t"}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        env = {
+            "SOLBOT_STRATEGY": "ladder",
+            "SOLBOT_DISCORD_PUBLIC_KEY": key.verify_key.encode().hex(),
+            "SOLBOT_DISCORD_CHANNEL_IDS": str(CHAT),
+            "SOLBOT_DISCORD_USER_IDS": str(USER),
+        }
+        bot = Bot(home, env=env, speed=40)
+        try:
+            bot.wait_ready()
+            bot.wait_until(bot.open_orders, what="a resting order")
+            t_ask = time.perf_counter()
+            asked = post(bot, {"type": 2, "id": "1", **who,
+                               "data": {"name": "kill", "options": []}})  # fmt: skip
+            t_question = time.perf_counter() - t_ask
+            data = asked["data"]
+            assert isinstance(data, dict)
+            yes = data["components"][0]["components"][0]["custom_id"]
+            t0 = time.perf_counter()
+            post(bot, {"type": 3, "id": "2", **who, "data": {"custom_id": yes}})
+            code, elapsed = exit_time(bot, t0)
+        finally:
+            bot.kill_hard()
+        return elapsed, t_question, code, open_in_db(home)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--via", choices=("telegram", "discord"), default="telegram")
     args = ap.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; {args.runs} runs"
+        f"{platform.python_version()}; {args.runs} runs via {args.via}"
     )
-    fake = FakeTelegram()
-    try:
-        runs = [one_run(fake) for _ in range(args.runs)]
-    finally:
-        fake.close()
+    if args.via == "discord":
+        runs = [discord_run() for _ in range(args.runs)]
+    else:
+        fake = FakeTelegram()
+        try:
+            runs = [one_run(fake) for _ in range(args.runs)]
+        finally:
+            fake.close()
     exits = np.array([r[0] for r in runs]) * 1000
     questions = np.array([r[1] for r in runs]) * 1000
     wrong = sum(1 for r in runs if r[2] != 10 or r[3] != 0)
