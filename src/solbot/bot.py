@@ -1,7 +1,7 @@
 """The composition root: what ``solbot run`` runs, built from the settings — the store, the
 notifier and the metrics registry, the account, its session (paper or live), the shell, the
-view the HTTP API serves and the chat control (Telegram) over the same view. Nothing below
-this module builds any of them."""
+view the HTTP API serves and the chat control (Telegram, Discord) over the same view.
+Nothing below this module builds any of them."""
 
 from __future__ import annotations
 

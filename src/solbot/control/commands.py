@@ -20,7 +20,7 @@ from typing import Any
 
 from solbot.runtime.view import BotView
 
-MAX_TEXT = 3500  # characters: under Telegram's 4096 and Discord's 2000 x 2 with room
+MAX_TEXT = 3500  # characters, under Telegram's 4096 (Discord's answers are cut at its 2000)
 
 
 @dataclass(frozen=True, slots=True)
