@@ -21,6 +21,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,43 +36,55 @@ from tests.integration.botproc import Bot  # noqa: E402
 CHAT, USER = 5001, 42
 
 
-def one_run(fake: FakeTelegram) -> tuple[float, float, int, int]:
-    """(s from the yes reaching the bot to its exit, s from /kill sent to the question,
-    exit code, open orders left)."""
+Run = tuple[float, float, int, int]  # (s to exit, s to the question, exit code, open left)
+
+
+def with_resting_order(env: dict[str, str], kill: Callable[[Bot], tuple[float, float, int]]) -> Run:
+    """A paper bot (ladder, 40 bars/s) in a fresh home, with an order resting; ``kill`` it
+    through a chat: (s to exit, s to the question, exit code); and the orders left open."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        env = {
-            "SOLBOT_STRATEGY": "ladder",
-            "SOLBOT_TELEGRAM_BOT_TOKEN": fake.token,
-            "SOLBOT_TELEGRAM_API_URL": fake.url,
-            "SOLBOT_TELEGRAM_CHAT_IDS": str(CHAT),
-            "SOLBOT_TELEGRAM_USER_IDS": str(USER),
-        }
-        bot = Bot(home, env=env, speed=40)
+        bot = Bot(home, env={"SOLBOT_STRATEGY": "ladder", **env}, speed=40)
         try:
             bot.wait_ready()
             bot.wait_until(bot.open_orders, what="a resting order")
-            before = len(fake.messages(CHAT))
-            t_ask = time.perf_counter()
-            fake.message(CHAT, USER, "/kill bench")
-            asked = bot.wait_until(
-                lambda: [m for m in fake.messages(CHAT)[before:] if "reply_markup" in m],
-                what="the question",
-            )[0]
-            t_question = time.perf_counter() - t_ask
-            yes = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-            uid = fake.press(CHAT, USER, yes, int(asked["_message_id"]))
-            while uid not in fake.handed:  # until the bot's long poll takes it
-                time.sleep(0.0005)
-            handed = fake.handed[uid]
-            code, _ = exit_time(bot, time.perf_counter())
-            elapsed = time.monotonic() - handed
+            elapsed, t_question, code = kill(bot)
         finally:
             bot.kill_hard()
         return elapsed, t_question, code, open_in_db(home)
 
 
-def discord_run() -> tuple[float, float, int, int]:
+def one_run(fake: FakeTelegram) -> Run:
+    """Telegram: from the yes reaching the bot (its getUpdates answer) to the exit."""
+    env = {
+        "SOLBOT_TELEGRAM_BOT_TOKEN": fake.token,
+        "SOLBOT_TELEGRAM_API_URL": fake.url,
+        "SOLBOT_TELEGRAM_CHAT_IDS": str(CHAT),
+        "SOLBOT_TELEGRAM_USER_IDS": str(USER),
+    }
+
+    def kill(bot: Bot) -> tuple[float, float, int]:
+        before = len(fake.messages(CHAT))
+        t_ask = time.perf_counter()
+        fake.message(CHAT, USER, "/kill bench")
+        asked = bot.wait_until(
+            lambda: [m for m in fake.messages(CHAT)[before:] if "reply_markup" in m],
+            what="the question",
+        )[0]
+        t_question = time.perf_counter() - t_ask
+        yes = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        uid = fake.press(CHAT, USER, yes, int(asked["_message_id"]))
+        while uid not in fake.handed:  # until the bot's long poll takes it
+            time.sleep(0.0005)
+        handed = fake.handed[uid]
+        code, _ = exit_time(bot, time.perf_counter())
+        return time.monotonic() - handed, t_question, code
+
+    return with_resting_order(env, kill)
+
+
+def discord_run() -> Run:
+    """Discord: from sending the signed yes to the exit."""
     import json
 
     import httpx
@@ -88,31 +101,25 @@ def discord_run() -> tuple[float, float, int, int]:
         return dict(r.json())
 
     who = {"channel_id": str(CHAT), "member": {"user": {"id": str(USER)}}, "token": "t"}
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        env = {
-            "SOLBOT_STRATEGY": "ladder",
-            "SOLBOT_DISCORD_PUBLIC_KEY": key.verify_key.encode().hex(),
-            "SOLBOT_DISCORD_CHANNEL_IDS": str(CHAT),
-            "SOLBOT_DISCORD_USER_IDS": str(USER),
-        }
-        bot = Bot(home, env=env, speed=40)
-        try:
-            bot.wait_ready()
-            bot.wait_until(bot.open_orders, what="a resting order")
-            t_ask = time.perf_counter()
-            asked = post(bot, {"type": 2, "id": "1", **who,
-                               "data": {"name": "kill", "options": []}})  # fmt: skip
-            t_question = time.perf_counter() - t_ask
-            data = asked["data"]
-            assert isinstance(data, dict)
-            yes = data["components"][0]["components"][0]["custom_id"]
-            t0 = time.perf_counter()
-            post(bot, {"type": 3, "id": "2", **who, "data": {"custom_id": yes}})
-            code, elapsed = exit_time(bot, t0)
-        finally:
-            bot.kill_hard()
-        return elapsed, t_question, code, open_in_db(home)
+    env = {
+        "SOLBOT_DISCORD_PUBLIC_KEY": key.verify_key.encode().hex(),
+        "SOLBOT_DISCORD_CHANNEL_IDS": str(CHAT),
+        "SOLBOT_DISCORD_USER_IDS": str(USER),
+    }
+
+    def kill(bot: Bot) -> tuple[float, float, int]:
+        t_ask = time.perf_counter()
+        asked = post(bot, {"type": 2, "id": "1", **who, "data": {"name": "kill", "options": []}})
+        t_question = time.perf_counter() - t_ask
+        data = asked["data"]
+        assert isinstance(data, dict)
+        yes = data["components"][0]["components"][0]["custom_id"]
+        t0 = time.perf_counter()
+        post(bot, {"type": 3, "id": "2", **who, "data": {"custom_id": yes}})
+        code, elapsed = exit_time(bot, t0)
+        return elapsed, t_question, code
+
+    return with_resting_order(env, kill)
 
 
 def main() -> None:
