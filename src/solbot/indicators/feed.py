@@ -87,6 +87,8 @@ class IndicatorSpec:
                 out = vec.adx(a.high, a.low, a.close, p)
             case "rsi":
                 out = vec.rsi(src, p)
+            case "volatility":
+                out = vec.volatility(src, p)
             case "sar":
                 out = vec.sar(a.high, a.low, self.acceleration, self.maximum)
             case "highest":
@@ -125,6 +127,9 @@ class IndicatorSpec:
             case "rsi":
                 r = inc.RSI(p)
                 pick = lambda b: r.update(getattr(b, src))  # noqa: E731
+            case "volatility":
+                vol = inc.Volatility(p)
+                pick = lambda b: vol.update(getattr(b, src))  # noqa: E731
             case "sar":
                 z = inc.ParabolicSAR(self.acceleration, self.maximum)
                 pick = lambda b: z.update(b.high, b.low)  # noqa: E731

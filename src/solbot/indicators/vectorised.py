@@ -68,6 +68,18 @@ def bollinger(
     )
 
 
+def volatility(close: FloatArray, period: int) -> FloatArray:
+    """The sample standard deviation (ddof 1) of the last ``period`` log returns close to
+    close, per bar (not annualised); NaN until ``period`` returns exist."""
+    out = np.full(len(close), np.nan)
+    if period < 2 or len(close) <= period:
+        return out
+    r = np.diff(np.log(close))
+    windows = np.lib.stride_tricks.sliding_window_view(r, period)
+    out[period:] = np.std(windows, axis=1, ddof=1)
+    return out
+
+
 def shift(values: FloatArray, n: int) -> FloatArray:
     """Values delayed by ``n`` bars (NaN-padded): the value known ``n`` bars ago. A negative
     ``n`` looks into the future — only for research labels; the look-ahead check catches it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -94,12 +95,25 @@ def test_donchian_and_bollinger_agree_with_talib(name, m, period):
         IndicatorSpec("sar"),
         IndicatorSpec("bollinger", 20, output="lower"),
         IndicatorSpec("rsi", 14, shift=2),
+        IndicatorSpec("volatility", 30),
+        IndicatorSpec("volatility", 30, timeframe="1d"),
     ],
 )
 def test_feed_spec_incremental_twin_matches_vectorised(spec):
     m = MARKETS[0][1].slice(0, 800)
-    twin = spec.incremental()
+    twin = spec.incremental(3_600_000)
     agree([twin.update(b) for b in m.bars()], spec.vectorised(m))
+
+
+def test_volatility_on_hand_values():
+    """The standard deviation (ddof 1) of the last n log returns, by hand."""
+    closes = [100.0, 110.0, 99.0, 99.0, 108.9]
+    r = [math.log(110 / 100), math.log(99 / 110), 0.0, math.log(108.9 / 99)]
+    want = [statistics.stdev(r[0:3]), statistics.stdev(r[1:4])]
+    twin = inc.Volatility(3)
+    live = [twin.update(x) for x in closes]
+    assert all(math.isnan(x) for x in live[:3]) and live[3:] == pytest.approx(want)
+    assert vec.volatility(np.array(closes), 3)[3:].tolist() == pytest.approx(want)
 
 
 def test_rolling_extreme_on_hand_values():
