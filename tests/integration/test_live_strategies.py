@@ -2,7 +2,8 @@
 our clock 2.5 s ahead of the exchange's, a 3 s lookup lag, fees in BNB, a request-weight limit
 the bot's polling would exceed, and 20 % random faults (429, 500, answers lost after the work).
 ``trend``, ``meanrev`` (here with resting bids: each an OTOCO, its exits on the book from the
-fill's instant) and the default ``solbot`` trade brackets; each must show:
+fill's instant), ``tsmom`` (its tranches: up to four brackets resting at once) and the default
+``solbot`` trade brackets; each must show:
 
 * every entry that filled is protected at the exchange (an OCO of a STOP_LOSS_LIMIT and a
   LIMIT_MAKER, or an OTOCO's pending pair) within 1 s of its fill, or later only by what a
@@ -156,21 +157,29 @@ def _entry_filled(home: Path) -> bool:
         ("solbot", "{}"),  # fixed stops (its trend part too)
         ("trend", '{"exchange_trail": true}'),  # its stop a trailing stop at the exchange
         ("meanrev", '{"entry_bps": 5}'),  # resting bids: OTOCOs (plain meanrev: in solbot)
+        # daily decisions from 1d bars resampled from the 1h stream (a day here: 1.2 s);
+        # short lookbacks so that it trades within the run; tranches of brackets
+        ("tsmom", '{"fast_days": 2, "slow_days": 3, "vol_days": 5, "band": 0.02}'),
     ],
-    ids=["solbot", "trend-trailing", "meanrev-bids"],
+    ids=["solbot", "trend-trailing", "meanrev-bids", "tsmom"],
 )
 def test_brackets_live_under_every_behaviour_mode(
     tmp_path: Path, strategy: str, params: str
 ) -> None:
+    # tsmom decides once a UTC day: 1h bars (20 a second here), so that days pass in the run
+    tf = "1h" if strategy == "tsmom" else "1m"
     emu = Emulator(
-        tmp_path, FAULTS, 20, "--behaviour", MODES, "--balances", "USDT=10000,SOL=0,BNB=1"
-    )
+        tmp_path, FAULTS, 20, "--behaviour", MODES, "--balances", "USDT=10000,SOL=0,BNB=1",
+        "--timeframe", tf,
+    )  # fmt: skip
     home = tmp_path / "bot"
     home.mkdir()
     try:
         bot = live_bot(
             home,
             emu,
+            "--timeframe",
+            tf,
             SOLBOT_STRATEGY=strategy,
             SOLBOT_STRATEGY_PARAMS=params,
             SOLBOT_MAX_ORDER_VALUE="20000",

@@ -88,6 +88,13 @@ class Strategy:
         if params:
             raise ValueError(f"{self.name}: unknown parameters {sorted(params)}")
 
+    def warmup_bars(self, bar_ms: int) -> int:
+        """Bars of history the strategy needs before its first decision (research runs
+        start a test or train window this many bars early, so a window's first days are
+        traded with its indicators warm). Override when a lookback is longer than 200 bars
+        (daily signals under 1h bars, say)."""
+        return 200
+
     def on_start(self, ctx: StrategyContext) -> None:
         self.ctx = ctx
 

@@ -28,7 +28,33 @@ from solbot.reporting.trades import Trade
 from solbot.runtime.backtest import BacktestConfig, run_backtest
 from solbot.strategies import create, resolve
 
-WARMUP_BARS = 200
+WARMUP_BARS = 200  # the least history a window is warmed up with
+
+
+def warmup_bars(strategy: str, bar_ms: int, params: dict[str, Any] | None = None) -> int:
+    """Bars to run before a window so that ``strategy`` built with ``params`` is warm
+    (``Strategy.warmup_bars``; at least ``WARMUP_BARS``)."""
+    return max(WARMUP_BARS, create(strategy, **(params or {})).warmup_bars(bar_ms))
+
+
+def search_warmup(strategy: str, bar_ms: int, fixed: dict[str, Any] | None = None) -> int:
+    """The warm-up that covers every trial of a search: the larger of the defaults' and
+    that of every searched parameter at the top of its range (a longer lookback)."""
+    need = warmup_bars(strategy, bar_ms, fixed)
+    top = {
+        name: p.space[1]
+        for name, p in search_space(strategy).items()
+        if p.kind in ("int", "float", "decimal")
+    }
+    try:
+        need = max(need, warmup_bars(strategy, bar_ms, {**top, **(fixed or {})}))
+    except ValueError:  # the tops together break a rule of the strategy (fast < slow...)
+        for name, value in top.items():
+            try:
+                need = max(need, warmup_bars(strategy, bar_ms, {**(fixed or {}), name: value}))
+            except ValueError:
+                continue
+    return need
 
 
 def _finite(x: float) -> float:
@@ -166,9 +192,15 @@ def optimize(
                     progress(done[0], trials)
                 raise optuna.TrialPruned()
 
+        try:
+            built = create(strategy, **params, **(fixed or {}))
+        except ConfigurationError as exc:  # a combination the strategy refuses (fast < slow)
+            trial.set_user_attr("refused", str(exc))
+            done[0] += 1
+            raise optuna.TrialPruned() from None
         result = run_backtest(
             bars,
-            create(strategy, **params, **(fixed or {})),
+            built,
             config,
             trade_from=trade_from,
             checkpoints=PRUNE_STEPS if prune else 0,
@@ -279,6 +311,7 @@ class WalkForward:
     metrics: Metrics
     buy_hold: Metrics
     monte_carlo: dict[str, float] = field(default_factory=dict)
+    position: FloatArray = field(default_factory=lambda: np.zeros(0))  # per test bar
 
 
 def _month_starts(ts: np.ndarray) -> list[int]:
@@ -332,6 +365,7 @@ def walk_forward(
     n_windows = max(0, len(idx) - train_months - test_months + 1)
     inst = replace(instrument_for(bars.symbol), shortable=True) if shortable else None
     plan: list[tuple[int, int, int, int]] = []  # (window, train start, train end, test end)
+    per_day = max(1, 86_400_000 // timeframe_ms(bars.timeframe))
     for w in range(n_windows):
         tr0, tr1 = idx[w], idx[w + train_months]
         te1 = (
@@ -339,7 +373,7 @@ def walk_forward(
             if w + train_months + test_months < len(idx)
             else len(bars)
         )
-        if te1 - tr1 < 24 or tr1 - tr0 < 24 * 30:
+        if te1 - tr1 < per_day or tr1 - tr0 < per_day * 30:  # a day's test, a month's train
             continue
         plan.append((w, tr0, tr1, te1))
     searches = [
@@ -349,7 +383,8 @@ def walk_forward(
     ]  # fmt: skip
     found = _search_windows(searches, jobs)
     for (w, tr0, tr1, te1), (params, score) in zip(plan, found, strict=True):
-        t_warm = max(0, tr1 - WARMUP_BARS)
+        merged = {**params, **(fixed or {})}
+        t_warm = max(0, tr1 - warmup_bars(strategy, timeframe_ms(bars.timeframe), merged))
         config = BacktestConfig(initial_cash=cash, instrument=inst)
         res = run_backtest(
             bars.slice(t_warm, te1),
@@ -405,13 +440,14 @@ def walk_forward(
     )
     wf = WalkForward(strategy, windows, ts, equity, close, trades, metrics, buy_hold)
     wf.monte_carlo = monte_carlo(trade_returns, seed=seed)
+    wf.position = np.concatenate(pos_parts)
     return wf
 
 
 def _search_window(args: tuple[Any, ...]) -> tuple[dict[str, Any], float]:
     """One walk-forward window's search on its train months (warmed up before them)."""
     bars, tr0, tr1, strategy, trials, seed, dd_penalty, fixed, inst, objective, mt, prune = args
-    warm = max(0, tr0 - WARMUP_BARS)
+    warm = max(0, tr0 - search_warmup(strategy, timeframe_ms(bars.timeframe), fixed))
     params, score, _ = optimize(
         bars.slice(warm, tr1),
         strategy,
@@ -436,11 +472,11 @@ def _search_windows(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # each process gets only its window's bars (from 200 bars before its train months)
+    # each process gets only its window's bars (from its warm-up before its train months)
     trimmed = []
     for a in searches:
         bars, tr0, tr1 = a[0], a[1], a[2]
-        lo = max(0, tr0 - WARMUP_BARS)
+        lo = max(0, tr0 - search_warmup(a[3], timeframe_ms(bars.timeframe), a[7]))
         trimmed.append((bars.slice(lo, tr1), tr0 - lo, tr1 - lo, *a[3:]))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:

@@ -15,9 +15,10 @@ from solbot.venues.traffic import gate_for
 log = logging.getLogger(__name__)
 
 
-def feed_for(s: Settings, symbol: str | None = None, index: int = 0) -> BarFeed:
+def feed_for(s: Settings, symbol: str | None = None, index: int = 0, history: int = 200) -> BarFeed:
     """The market data source the settings name, for ``symbol`` (default: the first traded
-    symbol); ``index``: its place in the list, which seeds its synthetic market."""
+    symbol); ``index``: its place in the list, which seeds its synthetic market; ``history``:
+    closed bars an exchange feed fetches at start (the strategy's warm-up)."""
     symbol = symbol or s.trading_symbols[0]
     if s.market is MarketSource.REPLAY:
         return ReplayFeed(s.replay_file_for(symbol), s.speed)
@@ -26,7 +27,7 @@ def feed_for(s: Settings, symbol: str | None = None, index: int = 0) -> BarFeed:
         client = market_client(s.exchange, s.exchange_url, sandbox=s.exchange_sandbox)
         gate = gate_for(s.exchange, s.exchange_weight_share)
         gate.install(client)
-        rest = CcxtFeed(client, symbol, s.timeframe, poll=s.exchange_poll_seconds)
+        rest = CcxtFeed(client, symbol, s.timeframe, poll=s.exchange_poll_seconds, history=history)
         rest.traffic = gate
         if s.exchange_stream:
             ws = stream_client(

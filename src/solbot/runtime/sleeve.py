@@ -175,9 +175,21 @@ class Sleeve:
         self.store.put(sleeve=self.symbol, trade_from=str(self.trade_from))
         return data
 
+    def history_bars(self) -> int:
+        """Closed bars to warm the strategy with at start: what it declares it needs
+        (``Strategy.warmup_bars``: 1,488 1h bars for ``tsmom``'s 60 days), at least 200."""
+        s = self.settings
+        engine = getattr(self, "engine", None)
+        strategy = (
+            engine.strategy if engine is not None else create(s.strategy, **s.strategy_params)
+        )
+        return max(200, strategy.warmup_bars(timeframe_ms(s.timeframe)))
+
     def feed(self) -> BarFeed:
         if self.market_feed is None:
-            self.market_feed = feed_for(self.settings, self.symbol, self.index)
+            self.market_feed = feed_for(
+                self.settings, self.symbol, self.index, history=self.history_bars()
+            )
         return self.market_feed
 
     # ---------------------------------------------------------------- queries

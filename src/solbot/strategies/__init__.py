@@ -31,6 +31,7 @@ from solbot.strategies.ladder import Ladder
 from solbot.strategies.meanrev import MeanReversion
 from solbot.strategies.switcher import RegimeSwitcher
 from solbot.strategies.trend import TrendFollow
+from solbot.strategies.tsmom import TimeSeriesMomentum
 
 REGISTRY: dict[str, type[Strategy]] = {
     DonchianBreakout.name: DonchianBreakout,
@@ -39,6 +40,7 @@ REGISTRY: dict[str, type[Strategy]] = {
     TrendFollow.name: TrendFollow,
     MeanReversion.name: MeanReversion,
     RegimeSwitcher.name: RegimeSwitcher,
+    TimeSeriesMomentum.name: TimeSeriesMomentum,
 }
 ENTRY_POINTS = "solbot.strategies"
 

@@ -71,7 +71,7 @@ class TimeSeriesMomentum(ManagedStrategy):
     name = "tsmom"
     needs = frozenset({"market", "bracket"})
     parameters: ClassVar[dict[str, Param]] = {
-        "fast_days": Int(20, 2, 400, search=(10, 40), help="short lookback (days)"),
+        "fast_days": Int(20, 2, 400, search=(10, 35), help="short lookback (days)"),
         "slow_days": Int(60, 3, 400, search=(40, 120), help="long lookback (days)"),
         "vol_days": Int(30, 5, 365, search=(15, 60), help="realised volatility window (days)"),
         "target_vol": Float(0.5, 0.01, 5.0, search=(0.2, 0.8), help="annualised target"),
@@ -105,6 +105,10 @@ class TimeSeriesMomentum(ManagedStrategy):
         self.target_vol, self.band, self.cap = float(target_vol), float(band), float(cap)
         self.stop_vol, self.tp_r = float(stop_vol), float(tp_r)
         self._decided_day = -1
+
+    def warmup_bars(self, bar_ms: int) -> int:
+        # the longest daily lookback, one day for the shift and one for the forming day
+        return (max(self.slow_days, self.vol_days) + 2) * DAY_MS // bar_ms
 
     def setup(self, ctx: StrategyContext) -> None:
         self.d_close = ctx.indicator(IndicatorSpec("sma", 1, timeframe="1d"))

@@ -27,9 +27,14 @@ class CcxtFeed:
     and retried at the next poll; the feed never dies of them. Its requests pass the
     exchange's traffic gate (``venues.traffic``), shared with a live venue."""
 
-    def __init__(self, exchange: Any, symbol: str, timeframe: str, poll: float = 5.0) -> None:
+    def __init__(
+        self, exchange: Any, symbol: str, timeframe: str, poll: float = 5.0, history: int = 200
+    ) -> None:
         self.exchange, self.symbol, self.timeframe, self.poll = exchange, symbol, timeframe, poll
         self.step = timeframe_ms(timeframe)
+        # closed bars fetched at start to warm the strategy (``Strategy.warmup_bars``; pages
+        # of 1,000, Binance's klines maximum, follow at once until the latest closed bar)
+        self.history = max(1, int(history))
         self.errors = 0
         self.now = 0  # the exchange's clock at the last poll (ms)
         self._hold_until = 0.0  # after a failed poll: until the next one
@@ -69,7 +74,7 @@ class CcxtFeed:
             # their own klines
             if last is None:
                 now = await asyncio.to_thread(self._now)
-                since = now - 200 * self.step
+                since = now - self.history * self.step
             else:
                 since = last + self.step
             rows = await asyncio.to_thread(

@@ -18,7 +18,7 @@ from solbot.strategies import REGISTRY
 MARKET, _ = synthetic_market(bars=2500, seed=21)
 
 
-@pytest.mark.parametrize("name", ["donchian", "trend", "meanrev", "solbot", "ladder"])
+@pytest.mark.parametrize("name", ["donchian", "trend", "meanrev", "solbot", "ladder", "tsmom"])
 def test_strategies_make_the_same_decisions_on_truncated_data(name):
     report = check_lookahead(MARKET, REGISTRY[name], checkpoints=8, seed=1)
     assert report.ok, report.detail

@@ -40,3 +40,15 @@ def test_walk_forward_reports_only_test_windows_in_order():
     assert all(first_test_ms <= t.entry_ts for t in wf.trades)
     assert wf.buy_hold.total_return == pytest.approx(wf.close[-1] / wf.close[0] - 1)
     assert wf.metrics.trades == sum(w.trades for w in wf.windows)
+
+
+def test_walk_forward_windows_are_warmed_up_for_the_strategys_longest_lookback():
+    from solbot.research.optimize import WARMUP_BARS, search_warmup, warmup_bars
+
+    hour = 3_600_000
+    assert warmup_bars("donchian", hour) == WARMUP_BARS
+    assert warmup_bars("tsmom", hour) == (60 + 2) * 24  # 60 daily closes under 1h bars
+    assert warmup_bars("tsmom", hour, {"slow_days": 90}) == (90 + 2) * 24
+    # a search covers its longest trial: slow_days searched up to 120
+    assert search_warmup("tsmom", hour) == (120 + 2) * 24
+    assert search_warmup("tsmom", 4 * hour, {"slow_days": 100}) == (100 + 2) * 6

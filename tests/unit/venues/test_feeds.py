@@ -48,6 +48,32 @@ def test_exchange_feed_marks_backfilled_bars_as_history_and_only_the_latest_as_l
     assert all(ts + 60_000 <= now for ts, _ in got)  # never a forming bar
 
 
+def test_exchange_feed_backfills_the_history_the_strategy_needs_in_pages() -> None:
+    """tsmom decides on 60 daily closes: 1,488 1h bars must be fetched at start (two pages
+    of Binance's 1,000-kline maximum), not the 200 every strategy got before."""
+    import asyncio
+
+    from solbot.strategies.tsmom import TimeSeriesMomentum
+    from solbot.venues.restfeed import CcxtFeed
+
+    need = TimeSeriesMomentum().warmup_bars(60_000 * 60)
+    now = 1_700_000_000_000 - 1_700_000_000_000 % 60_000 + 30_000
+    ex = _FakeClockExchange(now)
+    feed = CcxtFeed(ex, "SOL/USDT", "1m", poll=0.0, history=need)
+
+    async def until_live() -> list[int]:
+        out = []
+        async for bar in feed.bars(None):
+            out.append(bar.ts)
+            if not feed.is_history(bar):
+                break
+        return out
+
+    got = asyncio.run(until_live())
+    assert len(got) == need and need > 1000
+    assert got == sorted(set(got)) and got[-1] == now - 30_000 - 60_000
+
+
 class _FakeStream:
     """watch_ohlcv answers from a script: lists of candles, or an exception to raise."""
 
