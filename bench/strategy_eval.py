@@ -34,6 +34,7 @@ import argparse
 import math
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -297,20 +298,24 @@ def main() -> None:
             )
         # the fixed run: the defaults, chosen on data before 2022
         res = fixed_run(bars, args.strategy, {})
+        filled = Counter(
+            o.tag or o.type.value
+            for o in res.engine.portfolio.orders.values()
+            if o.filled_qty > 0 and o.side.value == "sell"
+        )
         lines += [
-            "\nFixed parameters (the defaults, chosen on data before 2022), one continuous run:\n",
+            "\nFixed parameters (the defaults, chosen on data before 2022), one continuous run; "
+            "its sells by tag (whole history): "
+            + ", ".join(f"{tag} {n}" for tag, n in filled.most_common())
+            + "\n",
             HEADER,
         ]
-        for y in [*years_of(bars.ts), 0]:
-            lo, hi = (SPLIT, int(bars.ts[-1]) + 1) if y == 0 else year_ms(y)
+        for y in years_of(bars.ts):  # 2022 is the data's last year: Jan - Oct, out of sample
+            lo, hi = year_ms(y)
             s = span(bars.ts, lo, hi)
             if s.stop - s.start < 2:
                 continue
-            tag = (
-                "2022 → end, out of sample"
-                if y == 0
-                else f"{y}" + (" (in sample)" if y < 2022 else " (out of sample)")
-            )
+            tag = f"{y} (in sample)" if lo < SPLIT else f"{y} (out of sample)"
             cl = bars.close[s]
             eq = res.equity[s]
             lines.append(
@@ -340,24 +345,22 @@ def main() -> None:
         print(sections[-1] + "\n", flush=True)
         step = max(1, len(wf.ts) // 3000)
         x = [ms_to_datetime(int(t)) for t in wf.ts[::step]]
-        fig.add_trace(
-            go.Scattergl(x=x, y=wf.equity[::step], name=f"{market} {tf} walk-forward"), row=i, col=1
-        )
         k = int(np.searchsorted(bars.ts, wf.ts[0]))
         fx = res.equity[k:] / res.equity[k] * 10000.0
-        fig.add_trace(
-            go.Scattergl(x=x, y=fx[::step][: len(x)], name=f"{market} {tf} fixed"), row=i, col=1
+        series = (
+            ("walk-forward (out of sample)", wf.equity[::step], "#4c9be8", "solid"),
+            ("fixed defaults (in sample before 2022)", fx[::step][: len(x)], "#f0a030", "solid"),
+            ("buy & hold", bh_equity(wf.close)[::step], "#aaaaaa", "dot"),
         )
-        fig.add_trace(
-            go.Scattergl(
-                x=x,
-                y=bh_equity(wf.close)[::step],
-                name=f"{market} {tf} buy & hold",
-                line={"dash": "dot"},
-            ),
-            row=i,
-            col=1,
-        )
+        for name, y, colour, dash in series:
+            fig.add_trace(
+                go.Scattergl(
+                    x=x, y=y, name=name, legendgroup=name, showlegend=i == 1,
+                    line={"color": colour, "dash": dash},
+                ),
+                row=i,
+                col=1,
+            )  # fmt: skip
     fig.update_yaxes(type="log")
     fig.update_layout(
         template="plotly_dark",
