@@ -10,9 +10,14 @@ Floods (all to 127.0.0.1, bounded in count and time):
 * ``body``: 48 MB request bodies to ``POST /api/kill`` with no token, 4 senders in a loop;
 * ``halfopen``: 1,100 connections that send half a request header and stay;
 * ``streams``: 200 dashboard event streams opened (at most 32 are served);
-* ``metrics``: 8 clients scraping ``/metrics`` in a loop.
+* ``metrics``: 8 clients scraping ``/metrics`` in a loop (keep-alive);
+* ``metrics-cold``: the same with a new client for every request (httpx.get), which spends
+  nearly two cores of its own: a CPU hog on the bot's machine as much as a flood.
 
-Usage: python bench/api_abuse.py [--runs N] [--floods body,halfopen,streams,metrics]
+``--nice N`` runs the bot at nice N, as the systemd units' ``Nice=`` does.
+
+Usage: python bench/api_abuse.py [--runs N] [--floods body,halfopen,streams,metrics,metrics-cold]
+       [--pin] [--nice N]
 """
 
 from __future__ import annotations
@@ -74,8 +79,12 @@ class Flood:
 def body_flood(url: str) -> Flood:
     blob = b"[" * 48_000_000
 
+    local = threading.local()  # one client (connection pool) a thread: an efficient sender
+
     def one(stop: threading.Event) -> None:
-        httpx.post(url + "/api/kill", content=blob, timeout=10)
+        if not hasattr(local, "c"):
+            local.c = httpx.Client(timeout=10)
+        local.c.post(url + "/api/kill", content=blob)
 
     return Flood(4, one)
 
@@ -117,6 +126,21 @@ def streams_flood(url: str) -> Flood:
 
 
 def metrics_flood(url: str) -> Flood:
+    local = threading.local()  # keep-alive: each request costs the client little
+
+    def one(stop: threading.Event) -> None:
+        if not hasattr(local, "c"):
+            local.c = httpx.Client(timeout=10)
+        local.c.get(url + "/metrics")
+
+    return Flood(8, one)
+
+
+def metrics_cold_flood(url: str) -> Flood:
+    """A client that pays dearly for each request (a new client, TLS context and connection
+    every time: ~1.8 cores of its own on this machine) — a CPU hog beside the bot as much as
+    a flood."""
+
     def one(stop: threading.Event) -> None:
         httpx.get(url + "/metrics", timeout=10)
 
@@ -130,11 +154,13 @@ def make_flood(name: str, bot: Bot) -> Flood:
         return halfopen_flood(bot.url, bot.port)
     if name == "streams":
         return streams_flood(bot.url)
+    if name == "metrics-cold":
+        return metrics_cold_flood(bot.url)
     return metrics_flood(bot.url)
 
 
 def one_run(
-    flood_name: str | None, how: str, pin: bool = False
+    flood_name: str | None, how: str, pin: bool = False, nice: int = 0
 ) -> tuple[float, int, float, int, int]:
     """(seconds flag/SIGTERM -> exited, exit code, bar p99 ms over the flood, status checks
     answered 200, status checks tried)."""
@@ -143,6 +169,9 @@ def one_run(
         bot = Bot(home, env={"SOLBOT_STRATEGY": "ladder", "SOLBOT_API_TOKEN": TOKEN}, speed=40)
         if pin:  # the bot on the first core, this client (the flood) on the rest
             os.sched_setaffinity(bot.proc.pid, {0})
+        if nice:  # as the units' Nice=: every thread of the bot (a thread's nice is its own)
+            for tid in os.listdir(f"/proc/{bot.proc.pid}/task"):
+                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
         try:
             bot.wait_ready(30)
             bot.wait_until(bot.open_orders, 30, "a resting order")
@@ -158,7 +187,7 @@ def one_run(
                         r = httpx.get(bot.url + "/api/status", headers=AUTH, timeout=2)
                         ok += int(r.status_code == 200)
                     time.sleep(0.2)
-                perf = httpx.get(bot.url + "/api/perf?last=150", timeout=5).json()
+                perf = httpx.get(bot.url + "/api/perf?last=150", headers=AUTH, timeout=5).json()
                 t0 = time.perf_counter()
                 if how == "kill":
                     (home / "data" / "kill-switch.flag").write_text("bench\n")
@@ -181,9 +210,12 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(65536, hard)), hard))
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--floods", default="body,halfopen,streams,metrics")
+    ap.add_argument("--floods", default="body,halfopen,streams,metrics,metrics-cold")
     ap.add_argument(
         "--pin", action="store_true", help="bot on core 0, the flooding client on the others"
+    )
+    ap.add_argument(
+        "--nice", type=int, default=0, help="the bot's nice (the units' Nice=; below 0: root)"
     )
     args = ap.parse_args()
     if args.pin:
@@ -193,13 +225,14 @@ def main() -> None:
         f"{platform.python_version()}; {args.runs} runs per flood and kind, "
         f"{FLOOD_SECONDS:.0f} s of flood before each kill or stop"
         + ("; bot pinned to core 0, client to the others" if args.pin else "")
+        + (f"; bot at nice {args.nice}" if args.nice else "")
     )
-    idle = [one_run(None, "kill", args.pin)[2] for _ in range(args.runs)]
+    idle = [one_run(None, "kill", args.pin, args.nice)[2] for _ in range(args.runs)]
     idle_p99 = float(np.median(idle))
     print(f"idle: bar p99 {idle_p99:.2f} ms (median of {args.runs} runs)")
     for name in args.floods.split(","):
         for how, target in (("kill", 1.0), ("stop", 2.0)):
-            runs = [one_run(name, how, args.pin) for _ in range(args.runs)]
+            runs = [one_run(name, how, args.pin, args.nice) for _ in range(args.runs)]
             times = np.array([r[0] for r in runs]) * 1000
             wrong = sum(r[1] != (10 if how == "kill" else 0) for r in runs)
             bar = float(np.median([r[2] for r in runs]))

@@ -68,6 +68,7 @@ def test_unit_verifies_scores_at_most_2_and_has_the_runbooks_semantics(
     assert str(EXIT_RECONCILE) in d["RestartPreventExitStatus"]
     assert str(EXIT_DATABASE) in d["RestartPreventExitStatus"]  # a damaged file stays as it is
     assert int(d["LimitNOFILE"][0]) >= 65536  # a connection flood does not exhaust descriptors
+    assert int(d["Nice"][0]) <= -10  # a busy neighbour on the same cores does not slow bars
     assert d["EnvironmentFile"] == [f"{home}/.env"] and d["WorkingDirectory"] == [home]
     assert d["ExecStart"] == [f"{home}/current/venv/bin/solbot run"]
     assert (

@@ -26,7 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from solbot import __version__
 from solbot.api import dashboard
-from solbot.api.guard import BodyGuard, Hardened, token_refusal
+from solbot.api.guard import BodyGuard, Hardened, Pacer, Tickets, token_refusal
 from solbot.control.commands import Caller, Commands
 from solbot.control.discord import DiscordControl
 from solbot.domain.messages import ms_to_datetime
@@ -112,6 +112,14 @@ CONTROL_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# what any route may answer before it runs (``api.guard``): a foreign Host, and a request
+# without the token beyond the unauthenticated budget
+EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
+    421: {"model": Problem, "description": "Host not one of the bot's names"},
+    429: {"model": Problem, "description": "over the budget of requests without the token"},
+}
+
+
 class KillRequest(BaseModel):
     reason: str = Field("kill requested through the API", max_length=500)
 
@@ -123,11 +131,24 @@ def create_app(view: BotView, discord: DiscordControl | None = None) -> FastAPI:
     v = view
     commands = Commands(v)  # the control verbs, shared with the chat transports
     app = FastAPI(
-        title="SOL-Bot", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
+        title="SOL-Bot",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        responses=EVERY_ROUTE,
     )
 
+    tickets = Tickets()  # the dashboard's stream tickets (``api.guard.Tickets``)
     app.add_middleware(BodyGuard, token=lambda: v.api_token)  # before any body read
-    app.add_middleware(Hardened, allowed=v.allowed_hosts())  # outermost: Host check
+    app.add_middleware(Hardened, allowed=v.allowed_hosts())  # Host check
+    rate = v.unauthenticated_rate()
+    app.add_middleware(  # outermost: a flood without the token waits its turn
+        Pacer,
+        token=lambda: v.api_token,
+        tickets=tickets.valid,
+        rate=rate,
+        burst=max(1, round(rate)),
+    )
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         refused = token_refusal(v.api_token, authorization)
@@ -320,7 +341,7 @@ def create_app(view: BotView, discord: DiscordControl | None = None) -> FastAPI:
         )
         return JSONResponse(answer, status_code=status)
 
-    dashboard.install(app, v)
+    dashboard.install(app, v, tickets)
     return app
 
 

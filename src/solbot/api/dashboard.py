@@ -58,7 +58,7 @@ def view(v: BotView, since: int, symbol: str | None) -> dict[str, Any]:
     return v.dashboard(since, traded)
 
 
-def install(app: FastAPI, service: BotView) -> None:
+def install(app: FastAPI, service: BotView, tickets: Tickets | None = None) -> None:
     plotly_js = _plotly_js()
     problem = {"content": {"application/json": {"example": {"detail": "..."}}}}
 
@@ -80,7 +80,7 @@ def install(app: FastAPI, service: BotView) -> None:
         return view(service, since, symbol)
 
     streams = _Streams(service)
-    tickets = Tickets()
+    tickets = tickets or Tickets()
 
     @app.post(
         "/api/dashboard/ticket",

@@ -15,6 +15,18 @@ and a kill flag created meanwhile waited as long. Here, before a byte of the bod
 
 What passes is handed on with its body replayed, unchanged.
 
+``Pacer`` (outermost) spends a budget on requests that carry neither the bearer token nor a
+stream ticket: at most ``rate`` a second (a burst of ``burst``), the rest *delayed* until
+their turn — up to ``MAX_DELAY``, then answered 429 after that delay. Refusing fast is what
+a flood wants: a client that gets its 401 or its ``/metrics`` page at once sends the next
+request at once, and on a 2-core machine its own threads and the kernel's copying then take
+the CPU the bars need (bar p99 5-7x idle under a looping ``/metrics`` scraper or 48 MB kill
+bodies sharing the cores, ``docs/benchmarks.md``). Delayed, a looping client waits, and a
+body nobody reads stops in the TCP window (uvicorn stops reading a request whose app has not
+taken its body). The token holder, the dashboard's ticketed streams and Discord's signed
+interactions (answered within 3 s or failed, Discord "Receiving an Interaction") pass
+unpaced.
+
 ``Hardened`` wraps every answer: a request whose ``Host`` is not one of the bot's names is
 answered 421 (a web page in the operator's browser cannot reach a loopback bot through a
 DNS name it rebinds to 127.0.0.1), and every answer carries anti-framing headers (the
@@ -63,6 +75,73 @@ def token_refusal(
     if ok:
         return None
     return 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
+
+
+MAX_DELAY = 2.0  # s: the longest a request waits for its turn before its 429
+UNPACED = frozenset({"/api/discord/interactions"})  # verified by Discord's signature
+
+
+class Pacer:
+    """GCRA (the virtual-scheduling form of a token bucket): a request without the token
+    is let through at its turn, ``1/rate`` after the one before it, ``burst`` of them at
+    once; one whose turn is over ``max_delay`` away waits ``max_delay`` and gets 429."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: Callable[[], SecretStr | None],
+        tickets: Callable[[str | None], bool],
+        rate: float,
+        burst: int,
+        max_delay: float = MAX_DELAY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app, self.token, self.tickets = app, token, tickets
+        self.rate, self.max_delay, self.clock = rate, max_delay, clock
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.tolerance = max(0, burst - 1) * self.interval
+        self.tat = 0.0  # when the budget is next free (theoretical arrival time)
+        self.delayed = self.refused = 0
+
+    def trusted(self, scope: Scope) -> bool:
+        if scope.get("path") in UNPACED:
+            return True
+        auth = dict(scope.get("headers", [])).get(b"authorization")
+        if auth is not None and token_refusal(self.token(), auth.decode("latin-1")) is None:
+            return True
+        query = scope.get("query_string", b"").decode("latin-1")
+        if "ticket=" in query:
+            for part in query.split("&"):
+                key, _, value = part.partition("=")
+                if key == "ticket" and self.tickets(value):
+                    return True
+        return False
+
+    def turn(self) -> float | None:
+        """Seconds to wait for this request's turn (0: now), or None: beyond the longest."""
+        now = self.clock()
+        tat = max(self.tat, now)
+        start = max(now, tat - self.tolerance)
+        if start - now > self.max_delay:
+            return None
+        self.tat = tat + self.interval
+        wait = start - now
+        return wait if wait > 1e-9 else 0.0  # float error of the burst's sum: none
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.rate <= 0 or self.trusted(scope):
+            await self.app(scope, receive, send)
+            return
+        wait = self.turn()
+        if wait is None:
+            self.refused += 1
+            await asyncio.sleep(self.max_delay)
+            await _answer(send, 429, "too many requests without the token", {"Retry-After": "1"})
+            return
+        if wait > 0:
+            self.delayed += 1
+            await asyncio.sleep(wait)
+        await self.app(scope, receive, send)
 
 
 class BodyGuard:

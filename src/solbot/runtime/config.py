@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     api_allowed_hosts: list[str] = []
     port: int = Field(3001, ge=1, le=65535)
     api_token: SecretStr | None = None
+    # requests a second (and the burst) answered without the token; the rest wait their
+    # turn, up to 2 s, then 429 (``api.guard.Pacer``); 0: no pacing
+    api_unauthenticated_rate: float = Field(50.0, ge=0, le=100_000, allow_inf_nan=False)
 
     market: MarketSource = MarketSource.SYNTHETIC
     replay_file: Path | None = None

@@ -97,6 +97,9 @@ class Reader:
     def allowed_hosts(self) -> frozenset[str] | None:
         return self.settings.allowed_hosts()
 
+    def unauthenticated_rate(self) -> float:
+        return self.settings.api_unauthenticated_rate
+
     def symbol(self, name: str) -> str | None:
         sl = self._acct.sleeve(name)
         return None if sl is None else sl.symbol

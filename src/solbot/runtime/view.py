@@ -209,6 +209,9 @@ class BotView(Protocol):
 
     def allowed_hosts(self) -> frozenset[str] | None: ...
 
+    def unauthenticated_rate(self) -> float:
+        """Requests a second the API answers without the token (0: no pacing)."""
+
     def symbol(self, name: str) -> str | None:
         """``name`` (``SOL/USDT``, ``SOLUSDT``, ``sol-usdt``) as traded, or None."""
 

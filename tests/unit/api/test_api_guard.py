@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from solbot.api.guard import MAX_BODY, BodyGuard
@@ -156,3 +157,86 @@ def test_a_foreign_host_is_refused_and_every_answer_forbids_framing() -> None:
 
     asyncio.run(go())
     assert sent[0]["status"] == 200
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_requests_without_the_token_get_a_burst_then_one_turn_per_interval() -> None:
+    from solbot.api.guard import Pacer
+
+    clock = _Clock()
+    pacer = Pacer(_Downstream(), lambda: TOKEN, lambda t: False, rate=10, burst=5, clock=clock)
+    waits = [pacer.turn() for _ in range(5)]
+    assert waits == [0.0] * 5  # the burst
+    assert [pacer.turn() for _ in range(3)] == [
+        pytest.approx(0.1),
+        pytest.approx(0.2),
+        pytest.approx(0.3),
+    ]
+    # a flood books turns up to the longest wait (2 s), then is turned away without a turn
+    booked = [pacer.turn() for _ in range(30)]
+    assert max(w for w in booked if w is not None) <= 2.0
+    assert booked[-1] is None and pacer.turn() is None
+    clock.t += 10  # the budget refills with time
+    assert pacer.turn() == 0.0
+
+
+def _paced(
+    pacer: Any, headers: dict[str, str], query: bytes = b"", path: str = "/metrics"
+) -> tuple[int, list[float]]:
+    sent: list[dict[str, Any]] = []
+    slept: list[float] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    real = asyncio.sleep
+    asyncio.sleep = fake_sleep  # type: ignore[assignment]
+    try:
+        real_run = asyncio.run
+        real_run(pacer(scope, receive, send))
+    finally:
+        asyncio.sleep = real  # type: ignore[assignment]
+    return sent[0]["status"], slept
+
+
+def test_a_flood_without_the_token_waits_its_turn_and_the_token_holder_never_does() -> None:
+    from solbot.api.guard import Pacer
+
+    clock = _Clock()
+    pacer = Pacer(
+        _Downstream(), lambda: TOKEN, lambda t: t == "good", rate=10, burst=2, clock=clock
+    )
+    assert _paced(pacer, {}) == (200, [])
+    assert _paced(pacer, {}) == (200, [])
+    status, slept = _paced(pacer, {})  # over the burst: it waited for its turn
+    assert status == 200 and slept == [pytest.approx(0.1)]
+    for _ in range(25):
+        _paced(pacer, {})
+    status, slept = _paced(pacer, {})  # the queue is 2 s long: turned away, after 2 s
+    assert status == 429 and slept == [2.0] and pacer.refused >= 1
+    auth = {"Authorization": f"Bearer {TOKEN.get_secret_value()}"}
+    assert _paced(pacer, auth) == (200, [])  # the token holder is never paced
+    assert _paced(pacer, {}, b"since=3&ticket=good") == (200, [])  # nor a ticketed stream
+    assert _paced(pacer, {}, path="/api/discord/interactions") == (200, [])  # Discord: signed
+    assert _paced(pacer, {"Authorization": "Bearer wrong"})[0] == 429  # a wrong token is
+    assert _paced(pacer, {}, b"ticket=forged")[0] == 429  # no token, a forged ticket none
