@@ -29,8 +29,12 @@ Risk (the shared layer's hard limits are kept):
   once (each stop is one of Binance's five MAX_NUM_ALGO_ORDERS per symbol).
 * Down-sizing sells whole tranches, newest first, cancelling their exits first: what is left
   keeps its stops at the exchange.
-* Crashes: a black swan (a close 15 % under the last 24 h's highest close) or an EMERGENCY bar
-  that falls sends the position flat at once and blocks entries until the black swan is over.
+* Crashes: a black swan (a close 15 % under the last 24 h's highest close) or a closed 4h bar
+  that is an EMERGENCY (a 10 % move, or a true range of 4 previous 4h ATRs) and fell sends the
+  position flat at once and blocks entries meanwhile. On 4h and on 1h bars alike: measured on
+  the 1h bars themselves, the rule sold 42 times on SOL 1h (2020-22) against 20 on 4h, each a
+  round trip; on closed 4h bars the 1h runs before 2022 rose from a mean Sharpe of 1.53 to
+  1.62 with half the trades, the 4h runs unchanged (``docs/strategy.md``).
 * The daily loss halt (5 %) and the entries-per-day cap block new tranches.
 """
 
@@ -63,6 +67,7 @@ from solbot.sdk import (
 from solbot.strategies.managed import ManagedStrategy
 
 DAY_MS = 86_400_000
+CRASH_TIMEFRAME = "4h"
 MAX_TP_MULTIPLE = 4.0  # a take-profit above 4x the price: Binance's PERCENT_PRICE_BY_SIDE
 # (askMultiplierUp "5" in the recorded exchangeInfo) refuses a sell limit at 5x the average
 
@@ -115,6 +120,26 @@ class TimeSeriesMomentum(ManagedStrategy):
         self.d_fast = ctx.indicator(IndicatorSpec("sma", 1, shift=self.fast_days, timeframe="1d"))
         self.d_slow = ctx.indicator(IndicatorSpec("sma", 1, shift=self.slow_days, timeframe="1d"))
         self.d_vol = ctx.indicator(IndicatorSpec("volatility", self.vol_days, timeframe="1d"))
+        # the crash rule's EMERGENCY on closed 4h bars whatever the bars traded (1h: on 1h
+        # bars a 4-ATR hour is common; it sold 42 times on SOL 1h against 20 on 4h)
+        g = self.regime_params
+        try:
+            self.c4_close = ctx.indicator(IndicatorSpec("sma", 1, timeframe=CRASH_TIMEFRAME))
+            self.c4_prev = ctx.indicator(
+                IndicatorSpec("sma", 1, shift=1, timeframe=CRASH_TIMEFRAME)
+            )
+            self.c4_high = ctx.indicator(
+                IndicatorSpec("sma", 1, source="high", timeframe=CRASH_TIMEFRAME)
+            )
+            self.c4_low = ctx.indicator(
+                IndicatorSpec("sma", 1, source="low", timeframe=CRASH_TIMEFRAME)
+            )
+            self.c4_atr_prev = ctx.indicator(
+                IndicatorSpec("atr", g.atr_period, shift=1, timeframe=CRASH_TIMEFRAME)
+            )
+            self.crash_on_4h = True
+        except ValueError:  # bars coarser than 4h (1d): their own regime
+            self.crash_on_4h = False
 
     # ------------------------------------------------------------- rules
     def target_weight(self) -> float | None:
@@ -126,8 +151,20 @@ class TimeSeriesMomentum(ManagedStrategy):
         return signal * min(self.cap, self.target_vol / (v * math.sqrt(365)))
 
     def crashing(self, bar: Bar, prev_close: float) -> bool:
-        falling = not math.isnan(prev_close) and bar.close < prev_close
-        return self.risk.black_swan or (self.regime is Regime.EMERGENCY and falling)
+        """A black swan, or the last closed 4h bar an EMERGENCY (a move of
+        ``emergency_move`` or a true range of ``emergency_atr`` previous ATRs) that fell."""
+        if self.risk.black_swan:
+            return True
+        if not self.crash_on_4h:
+            falling = not math.isnan(prev_close) and bar.close < prev_close
+            return self.regime is Regime.EMERGENCY and falling
+        c, prev = self.c4_close.value, self.c4_prev.value
+        hi, lo, atr = self.c4_high.value, self.c4_low.value, self.c4_atr_prev.value
+        if any(math.isnan(x) for x in (c, prev, hi, lo, atr)) or c >= prev:
+            return False
+        g = self.regime_params
+        true_range = max(hi - lo, abs(hi - prev), abs(lo - prev))
+        return abs(c / prev - 1.0) >= g.emergency_move or true_range >= g.emergency_atr * atr
 
     def on_bar(self, bar: Bar) -> Sequence[Command]:
         prev = self._prev_close  # the last bar's close, before update_common moves it on

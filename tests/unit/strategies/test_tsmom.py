@@ -209,3 +209,34 @@ def test_down_sizing_sells_the_newest_tranche_and_keeps_the_oldest_stop():
     assert old_stop.status.is_open or old_stop.events[-1].ts > first_reduce.created_ts
     assert first_reduce.reduce_only and first_reduce.side is Side.SELL
     assert D(0) < res.engine.portfolio.position.qty
+
+
+def _with_hours(bars: BarArrays, moves: dict[int, float]) -> BarArrays:
+    """``bars`` with the closes from bar i on multiplied by ``moves[i]`` (cumulatively)."""
+    c = bars.close.copy()
+    for i, f in sorted(moves.items()):
+        c[i:] *= f
+    o = np.concatenate([[c[0]], c[:-1]])
+    return BarArrays(bars.ts, o, np.maximum(o, c) * 1.001, np.minimum(o, c) * 0.999, c,
+                     bars.volume, "SOL/USDT", "1h")  # fmt: skip
+
+
+def test_an_hourly_spike_inside_a_calm_4h_bar_is_no_crash() -> None:
+    bars = walk(daily_path(100, CALM_UP[:80]))
+    n = len(bars)
+    k = n - 24 + 8 + 1  # 09:00 of the last day, inside its 08:00-12:00 bucket
+    spiked = _with_hours(bars, {k: 0.99, k + 1: 1 / 0.99})  # -1 % for an hour: 6 hourly ATRs
+    res = run_backtest(spiked, TimeSeriesMomentum(stop_vol=20.0))
+    assert res.engine.portfolio.position.qty > 0
+    assert orders(res, "tsmom-crash") == [], "an hourly EMERGENCY is not a crash on 4h bars"
+
+
+def test_a_falling_4h_emergency_sends_the_position_flat_when_that_bar_closes() -> None:
+    bars = walk(daily_path(100, CALM_UP[:80]))
+    n = len(bars)
+    k = n - 24 + 8  # 08:00 of the last day: the 08:00-12:00 bucket falls 4 % in its first hour
+    res = run_backtest(_with_hours(bars, {k: 0.96}), TimeSeriesMomentum(stop_vol=20.0))
+    out = orders(res, "tsmom-crash")
+    assert len(out) == 1
+    assert out[0].created_ts == int(bars.ts[k + 3])  # the bucket's last hour closes it
+    assert float(res.engine.portfolio.position.qty) < 1e-6
