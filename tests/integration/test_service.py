@@ -390,3 +390,29 @@ def _closed_by_peer(c: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+def test_requests_without_the_token_are_paced_and_the_token_holder_is_not(tmp_path):
+    """A looping client without the token gets its budget (a burst of 20, then 20 a second
+    here) and then waits its turn; the token holder is answered at once meanwhile."""
+    env = {
+        "SOLBOT_STRATEGY": "ladder",
+        "SOLBOT_API_TOKEN": TOKEN,
+        "SOLBOT_API_UNAUTHENTICATED_RATE": "20",
+    }
+    bot = Bot(tmp_path, env=env)
+    try:
+        bot.wait_ready()
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(timeout=10) as anon, httpx.Client(timeout=10, headers=auth) as owner:
+            t0 = time.monotonic()
+            codes = [anon.get(bot.url + "/metrics").status_code for _ in range(40)]
+            took = time.monotonic() - t0
+            assert codes == [200] * 40
+            assert took >= 0.9, f"40 requests without the token in {took:.2f} s: not paced"
+            start = time.monotonic()
+            for _ in range(20):
+                assert owner.get(bot.url + "/metrics").status_code == 200
+            assert time.monotonic() - start < 0.9, "the token holder was paced"
+    finally:
+        bot.kill_hard()
