@@ -197,6 +197,8 @@ def optimize(
         except ConfigurationError as exc:  # a combination the strategy refuses (fast < slow)
             trial.set_user_attr("refused", str(exc))
             done[0] += 1
+            if progress is not None:
+                progress(done[0], trials)
             raise optuna.TrialPruned() from None
         result = run_backtest(
             bars,
