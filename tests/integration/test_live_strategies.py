@@ -156,9 +156,7 @@ def _entry_filled(home: Path) -> bool:
     [
         ("solbot", "{}"),  # fixed stops (its trend part too)
         ("trend", '{"exchange_trail": true}'),  # its stop a trailing stop at the exchange
-        # resting bids: OTOCOs (plain meanrev: in solbot); a looser oversold rule than the
-        # default's, so that a bid is placed within seconds rather than a minute
-        ("meanrev", '{"entry_bps": 5, "k": 1.5, "rsi_max": 45}'),
+        ("meanrev", '{"entry_bps": 5}'),  # resting bids: OTOCOs (plain meanrev: in solbot)
         # daily decisions from 1d bars resampled from the 1h stream (a day here: 1.2 s);
         # short lookbacks so that it trades within the run; tranches of brackets
         ("tsmom", '{"fast_days": 2, "slow_days": 3, "vol_days": 5, "band": 0.02}'),
