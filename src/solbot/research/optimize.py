@@ -1,4 +1,5 @@
-"""Parameter search with Optuna, walk-forward evaluation and Monte Carlo over trade order.
+"""Parameter search with Optuna and walk-forward evaluation (Monte Carlo over trade order:
+``research.montecarlo``).
 
 Objective: Sharpe ratio minus ``dd_penalty`` × max drawdown of the backtest. Studies live in
 SQLite by default; a PostgreSQL URL lets workers on several machines share one study.
@@ -25,6 +26,7 @@ from solbot.domain.instruments import instrument_for
 from solbot.engine.params import Param
 from solbot.reporting.metrics import Metrics, compute_metrics
 from solbot.reporting.trades import Trade
+from solbot.research.montecarlo import monte_carlo
 from solbot.runtime.backtest import BacktestConfig, run_backtest
 from solbot.strategies import create, resolve
 
@@ -483,31 +485,3 @@ def _search_windows(
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         return list(pool.map(_search_window, trimmed))
-
-
-def monte_carlo(trade_returns: list[float], n: int = 500, seed: int = 0) -> dict[str, float]:
-    """Resample the trade sequence ``n`` times; returns are PnL / equity before the trade.
-
-    Shuffling the order leaves the final return unchanged but not the path, so max drawdown
-    gets a distribution; bootstrapping trades (with replacement) gives the distribution of
-    the total return. ES95 = the mean of the worst 5 %."""
-    r = np.asarray(trade_returns, dtype=np.float64)
-    if len(r) < 2:
-        return {}
-    rng = np.random.default_rng(seed)
-    dds, rets = np.empty(n), np.empty(n)
-    for i in range(n):
-        path = np.cumprod(1.0 + rng.permutation(r))
-        peak = np.maximum.accumulate(np.concatenate([[1.0], path]))[1:]
-        dds[i] = float(np.max(1.0 - path / peak))
-        rets[i] = float(np.prod(1.0 + rng.choice(r, size=len(r), replace=True)) - 1.0)
-    worst_dd = np.sort(dds)[-max(1, n // 20) :]
-    worst_ret = np.sort(rets)[: max(1, n // 20)]
-    return {
-        "resamples": float(n),
-        "max_drawdown_p50": float(np.median(dds)),
-        "max_drawdown_p95": float(np.percentile(dds, 95)),
-        "max_drawdown_es95": float(np.mean(worst_dd)),
-        "return_p5": float(np.percentile(rets, 5)),
-        "return_es95": float(np.mean(worst_ret)),
-    }

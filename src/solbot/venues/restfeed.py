@@ -32,8 +32,9 @@ class CcxtFeed:
     ) -> None:
         self.exchange, self.symbol, self.timeframe, self.poll = exchange, symbol, timeframe, poll
         self.step = timeframe_ms(timeframe)
-        # closed bars fetched at start to warm the strategy (``Strategy.warmup_bars``; pages
-        # of 1,000, Binance's klines maximum, follow at once until the latest closed bar)
+        # closed bars fetched at start to warm the strategy (``Strategy.warmup_bars``); pages
+        # of 1,000 follow at once until the latest closed bar (binance-spot-api-docs
+        # rest-api.md, "Kline/Candlestick data": limit default 500, max 1000)
         self.history = max(1, int(history))
         self.errors = 0
         self.now = 0  # the exchange's clock at the last poll (ms)

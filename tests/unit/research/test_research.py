@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from solbot.data.synthetic import synthetic_market
-from solbot.research.optimize import monte_carlo, walk_forward
+from solbot.research.montecarlo import monte_carlo
+from solbot.research.optimize import walk_forward
 
 
 def test_monte_carlo_shuffles_paths_not_the_final_return():

@@ -13,17 +13,15 @@ import math
 import statistics
 from decimal import Decimal as D
 
-import numpy as np
-
 from solbot.data.bars import BarArrays
 from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.values import OrderType, Side
 from solbot.runtime.backtest import BacktestResult, run_backtest
 from solbot.strategies.tsmom import DAY_MS, TimeSeriesMomentum
+from tests.unit.strategies.test_strategies import T0, market
 
-T0 = 1_700_006_400_000  # a UTC midnight
 H = 3_600_000
-assert T0 % DAY_MS == 0
+assert T0 % DAY_MS == 0  # a UTC midnight
 
 
 def daily_path(start: float, returns: list[float]) -> list[float]:
@@ -39,18 +37,7 @@ def walk(daily_closes: list[float], wick: float = 0.001) -> BarArrays:
     for a, b in itertools.pairwise(daily_closes):
         step = (b / a) ** (1 / 24)
         hourly += [a * step**k for k in range(1, 25)]
-    c = np.asarray(hourly)
-    o = np.concatenate([[c[0]], c[:-1]])
-    return BarArrays(
-        T0 + H * np.arange(len(c), dtype=np.int64),
-        o,
-        np.maximum(o, c) * (1 + wick),
-        np.minimum(o, c) * (1 - wick),
-        c,
-        np.full(len(c), 1e6),
-        "SOL/USDT",
-        "1h",
-    )
+    return market(hourly, wick)
 
 
 def orders(res: BacktestResult, tag: str | None = None) -> list[Order]:
@@ -159,9 +146,7 @@ def test_a_black_swan_sends_the_position_flat_before_the_day_is_over():
     crash_at = n - 12  # mid-day: hour 12
     c = bars.close.copy()
     c[crash_at:] *= 0.8  # 20 % down in one hour
-    o = np.concatenate([[c[0]], c[:-1]])
-    crashed = BarArrays(bars.ts, o, np.maximum(o, c) * 1.001, np.minimum(o, c) * 0.999, c,
-                        bars.volume, "SOL/USDT", "1h")  # fmt: skip
+    crashed = market(c, 0.001)
     res = run_backtest(crashed, TimeSeriesMomentum(stop_vol=20.0))
     out = orders(res, "tsmom-crash")
     assert len(out) == 1 and out[0].created_ts == int(bars.ts[crash_at])
@@ -216,9 +201,7 @@ def _with_hours(bars: BarArrays, moves: dict[int, float]) -> BarArrays:
     c = bars.close.copy()
     for i, f in sorted(moves.items()):
         c[i:] *= f
-    o = np.concatenate([[c[0]], c[:-1]])
-    return BarArrays(bars.ts, o, np.maximum(o, c) * 1.001, np.minimum(o, c) * 0.999, c,
-                     bars.volume, "SOL/USDT", "1h")  # fmt: skip
+    return market(c, 0.001)
 
 
 def test_an_hourly_spike_inside_a_calm_4h_bar_is_no_crash() -> None:
