@@ -38,7 +38,7 @@ from solbot.engine.params import Choice, Dec, Flag, Float, Int, Param, ParamErro
 from solbot.engine.strategy import NO_COMMANDS, ORDER_KINDS, Strategy, StrategyContext
 from solbot.indicators.feed import IndicatorSpec, Series
 
-SDK_VERSION = "1.0.0"
+SDK_VERSION = "1.1.0"
 
 __all__ = [
     "NO_COMMANDS",

@@ -133,6 +133,18 @@ class Engine(BracketExits):
         self.last_bar = bar
         self._feed_advance(bar)
 
+    def warm_indicators(self, bar: Bar) -> None:
+        """A bar from before the last one processed (a restart's warm-up): it advances the
+        indicators only — the clock, the venue and the books are already past it."""
+        self._feed_advance(bar)
+
+    def resume(self, last: Bar) -> None:
+        """The restart's warm-up is done: the strategy is told the last bar processed."""
+        try:
+            self.strategy.on_resume(last)
+        except Exception as exc:
+            self._strategy_failed(exc)
+
     # ---------------------------------------------------------------- control
     def set_trading_state(self, state: TradingState, reason: str) -> None:
         if self.risk.set_state(state, reason):

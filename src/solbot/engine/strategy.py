@@ -98,6 +98,12 @@ class Strategy:
     def on_start(self, ctx: StrategyContext) -> None:
         self.ctx = ctx
 
+    def on_resume(self, last: Bar) -> None:
+        """After a restart, once the indicators are warm over the bars up to ``last``: the
+        last bar the stopped run processed (its ``on_bar`` was called). Set what the strategy
+        keeps besides its indicators (a decision already made that day, say); no commands —
+        the next ``on_bar`` trades. Added in SDK 1.1.0."""
+
     def on_bar(self, bar: Bar) -> Sequence[Command]:
         return NO_COMMANDS
 

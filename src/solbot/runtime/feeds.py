@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,13 @@ log = logging.getLogger(__name__)
 
 class BarFeed(Protocol):
     def bars(self, after_ts: int | None) -> AsyncIterator[Bar]: ...
+
+    async def before(self, last_ts: int, count: int) -> list[Bar]:
+        """The closed bars up to and including ``last_ts``, at most ``count`` (the newest):
+        what a restart warms the strategy's indicators with before it goes on after
+        ``last_ts`` — a run stopped at ``last_ts`` and started again decides as one that was
+        never stopped. Fewer (or none) when the source cannot give them."""
+        ...
 
     def is_history(self, bar: Bar) -> bool:
         """True for a bar that is no longer the market's latest closed bar (catching up after
@@ -78,13 +86,27 @@ class SyntheticFeed:
     def is_history(self, bar: Bar) -> bool:
         return False  # paced: every bar arrives as the market's latest
 
-    async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
-        pace = _Paced(self.speed)
+    async def _blocks(self) -> AsyncIterator[BarArrays]:
         k, price, start = 0, self.start_price, self.start_ms
         while True:
             block = await asyncio.to_thread(self.block, k, price, start)
             k += 1
             price, start = float(block.close[-1]), int(block.ts[-1]) + self.step
+            yield block
+
+    async def before(self, last_ts: int, count: int) -> list[Bar]:
+        kept: deque[Bar] = deque(maxlen=max(0, count))
+        async for block in self._blocks():
+            if int(block.ts[0]) > last_ts:
+                break
+            if int(block.ts[-1]) < last_ts - count * self.step:
+                continue
+            kept.extend(b for b in block.bars() if b.ts <= last_ts)
+        return list(kept)
+
+    async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
+        pace = _Paced(self.speed)
+        async for block in self._blocks():
             if after_ts is not None and int(block.ts[-1]) <= after_ts:
                 continue
             for bar in block.bars():
@@ -109,6 +131,10 @@ class ReplayFeed:
 
     def is_history(self, bar: Bar) -> bool:
         return False  # paced: every bar arrives as the market's latest
+
+    async def before(self, last_ts: int, count: int) -> list[Bar]:
+        end = int(np.searchsorted(self.data.ts, last_ts, "right"))
+        return list(self.data.slice(max(0, end - max(0, count)), end).bars())
 
     async def bars(self, after_ts: int | None) -> AsyncIterator[Bar]:
         pace = _Paced(self.speed)

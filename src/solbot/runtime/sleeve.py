@@ -272,6 +272,27 @@ class Sleeve:
         return True
 
     # ---------------------------------------------------------------- running
+    async def rewarm(self, feed: BarFeed, last_ts: int) -> int:
+        """After a restart: the strategy's indicators over the ``history_bars`` closed bars
+        up to the last one processed, so that it decides as if never stopped (``tsmom``'s
+        60 daily closes would otherwise keep it idle 62 days after every deploy). The bars
+        after it then come as usual. Returns how many bars warmed it."""
+        before: Callable[[int, int], Awaitable[list[Bar]]] | None = getattr(feed, "before", None)
+        if before is None:
+            return 0
+        count = self.history_bars()
+        bars = await before(last_ts, count)
+        for bar in bars:
+            self.engine.warm_indicators(bar)
+        last = self.last_bar if self.last_bar is not None else (bars[-1] if bars else None)
+        if last is not None and last.ts == last_ts:
+            self.engine.resume(last)
+        log.info(
+            "%s: strategy warmed on %d of %d bars up to the last processed", self.symbol,
+            len(bars), count,
+        )  # fmt: skip
+        return len(bars)
+
     async def market(
         self, on_bar: Callable[[Sleeve, Bar, bool], None], stop: Callable[[], bool]
     ) -> None:
@@ -280,6 +301,8 @@ class Sleeve:
         feed = self.feed()
         yielded = time.monotonic()
         try:
+            if after is not None:
+                await self.rewarm(feed, after)
             async for bar in feed.bars(after):
                 if stop():
                     break

@@ -115,6 +115,11 @@ class TimeSeriesMomentum(ManagedStrategy):
         # the longest daily lookback, one day for the shift and one for the forming day
         return (max(self.slow_days, self.vol_days) + 2) * DAY_MS // bar_ms
 
+    def on_resume(self, last: Bar) -> None:
+        # the stopped run decided on its day's first bar: a restart later that day must not
+        # decide again at a price of its own (a rebalance no uninterrupted run would make)
+        self._decided_day = last.ts // DAY_MS
+
     def setup(self, ctx: StrategyContext) -> None:
         self.d_close = ctx.indicator(IndicatorSpec("sma", 1, timeframe="1d"))
         self.d_fast = ctx.indicator(IndicatorSpec("sma", 1, shift=self.fast_days, timeframe="1d"))

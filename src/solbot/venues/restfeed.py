@@ -27,6 +27,8 @@ class CcxtFeed:
     and retried at the next poll; the feed never dies of them. Its requests pass the
     exchange's traffic gate (``venues.traffic``), shared with a live venue."""
 
+    RETRIES = 5  # failed pages a restart's warm-up (``before``) tries again
+
     def __init__(
         self, exchange: Any, symbol: str, timeframe: str, poll: float = 5.0, history: int = 200
     ) -> None:
@@ -122,6 +124,33 @@ class CcxtFeed:
                 yield bar
             if not got[1]:
                 await asyncio.sleep(self.poll)
+
+    async def before(self, last_ts: int, count: int) -> list[Bar]:
+        """The closed bars up to and including ``last_ts``, at most ``count``: a restart's
+        warm-up (pages of 1,000, as at a first start). A failed page is tried again after its
+        hold, ``RETRIES`` times in all; then the strategy starts with what came (its
+        indicators not ready until enough bars have passed) rather than not at all."""
+        out: list[Bar] = []
+        last = last_ts - max(0, count) * self.step
+        failures = 0
+        while last < last_ts and failures < self.RETRIES:
+            await self._quiet()
+            got = await self._poll(last)
+            if got is None:
+                failures += 1
+                continue
+            bars = [b for b in got[0] if b.ts <= last_ts]
+            out.extend(bars)
+            if not bars or not got[1] or len(bars) < len(got[0]):
+                break  # nothing more up to last_ts
+            last = bars[-1].ts
+        if last < last_ts and failures >= self.RETRIES:
+            log.warning(
+                "%s: warm-up after the restart got %d of %d bars (the exchange failed "
+                "%d times); the strategy waits for its indicators", self.symbol, len(out),
+                count, failures,
+            )  # fmt: skip
+        return out
 
     async def closed_after(self, after_ts: int | None) -> AsyncGenerator[Bar, None]:
         """The bars already closed after ``after_ts``, without waiting for a new one to close:

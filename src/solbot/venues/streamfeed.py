@@ -38,6 +38,9 @@ class StreamFeed:
         self._rest_bar = False
         self._stream_history = False
 
+    async def before(self, last_ts: int, count: int) -> list[Bar]:
+        return await self.rest.before(last_ts, count)  # history is REST's
+
     def is_history(self, bar: Bar) -> bool:
         if self._rest_bar:
             return self.rest.is_history(bar)

@@ -182,3 +182,41 @@ def test_a_stream_cut_is_watched_again_at_once_and_repeated_failures_back_off(
 
     assert asyncio.run(take(4)) == [0, 1, 2, 3]  # 1 by the stream; 2 and 3 by REST after cuts
     assert slept == [0.25, 0.5, 1.0, 2.0, 2.0]  # none after a single cut, none after a success
+
+
+class _FlakyExchange(_FakeClockExchange):
+    """Fails the first ``failures`` klines requests as a network error would."""
+
+    def __init__(self, now: int, failures: int) -> None:
+        super().__init__(now)
+        self.failures, self.asked = failures, 0
+
+    def fetch_ohlcv(self, symbol: str, tf: str, since: int, limit: int) -> list[list[float]]:
+        self.asked += 1
+        if self.failures:
+            self.failures -= 1
+            raise OSError("connection reset")
+        return super().fetch_ohlcv(symbol, tf, since, limit)
+
+
+def test_a_restart_warms_on_the_bars_up_to_the_last_processed_in_pages() -> None:
+    """After a restart the feed goes on after the last bar processed; ``before`` gives the
+    strategy's warm-up up to it (1,488 bars: two pages), a failed page tried again."""
+    import asyncio
+
+    from solbot.venues.restfeed import CcxtFeed
+
+    now = 1_700_000_000_000 - 1_700_000_000_000 % 60_000 + 30_000
+    last = now - 30_000 - 10 * 60_000  # the bot stopped ten bars ago
+    ex = _FlakyExchange(now, failures=1)
+    feed = CcxtFeed(ex, "SOL/USDT", "1m", poll=0.0)
+    feed._retry_after = lambda exc: 0.0  # type: ignore[method-assign]  # no hold in a unit test
+    got = asyncio.run(feed.before(last, 1_488))
+    assert [b.ts for b in got] == list(range(last - 1_487 * 60_000, last + 1, 60_000))
+    assert ex.asked == 3  # the failed page, then two of 1,000 at most
+
+    ex = _FlakyExchange(now, failures=10)  # the exchange down: the strategy starts cold
+    feed = CcxtFeed(ex, "SOL/USDT", "1m", poll=0.0)
+    feed._retry_after = lambda exc: 0.0  # type: ignore[method-assign]
+    assert asyncio.run(feed.before(last, 1_488)) == []
+    assert ex.asked == CcxtFeed.RETRIES

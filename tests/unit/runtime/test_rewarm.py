@@ -1,0 +1,95 @@
+"""A restart warms the strategy on the bars up to the last one processed (``Sleeve.rewarm``),
+so that it decides as a run that was never stopped: the default ``tsmom`` needs 60 daily
+closes, and without them it sat idle for 62 days after every restart or deploy."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from solbot.domain.messages import Bar
+from solbot.runtime.account import Account
+from solbot.runtime.feeds import SyntheticFeed
+from solbot.strategies.tsmom import TimeSeriesMomentum
+from tests.unit.runtime.accounts import paper_account
+
+ENV = {"SOLBOT_STRATEGY": "tsmom", "SOLBOT_TIMEFRAME": "1h"}  # its default parameters
+STOP_AT = 2_000  # 1h bars run before the restart (83 days: past its 62-day warm-up)
+AFTER = 120  # bars run after it (5 days: decisions on days of their own)
+
+
+def _bars(acct: Account) -> list[Bar]:
+    feed = acct.primary.feed()
+    assert isinstance(feed, SyntheticFeed)
+    return list(feed.block(0, feed.start_price, feed.start_ms).bars())
+
+
+def _readings(acct: Account) -> tuple[Any, ...]:
+    s = acct.primary.engine.strategy
+    assert isinstance(s, TimeSeriesMomentum)
+    series = (s.d_close, s.d_fast, s.d_slow, s.d_vol, s.c4_close, s.c4_prev, s.c4_atr_prev)
+    return (s.target_weight(), *(round(x.value, 9) for x in series))
+
+
+def _run(acct: Account, bars: list[Bar]) -> list[tuple[Any, ...]]:
+    out = []
+    for bar in bars:
+        acct.on_bar(bar)
+        out.append(_readings(acct))
+    return out
+
+
+def test_a_restarted_tsmom_reads_its_indicators_as_one_never_stopped(tmp_path: Path) -> None:
+    never = paper_account(tmp_path / "never", **ENV)
+    bars = _bars(never)[: STOP_AT + AFTER]
+    want = _run(never, bars)[STOP_AT:]
+    never.store.close()
+    assert all(w[0] is not None for w in want)  # the uninterrupted run could decide throughout
+
+    home = tmp_path / "restarted"
+    first = paper_account(home, **ENV)
+    _run(first, bars[:STOP_AT])
+    first.store.close()
+    shutil.copytree(home, tmp_path / "cold")
+
+    again = paper_account(home, **ENV)  # the same home: the books and the last bar restored
+    sleeve = again.primary
+    last = bars[STOP_AT - 1]
+    assert sleeve.last_bar is not None and sleeve.last_bar.ts == last.ts
+    strategy = sleeve.engine.strategy
+    assert isinstance(strategy, TimeSeriesMomentum)
+    warmed = asyncio.run(sleeve.rewarm(sleeve.feed(), last.ts))
+    assert warmed == strategy.warmup_bars(3_600_000) == 1_488
+    # the day of the last bar processed was decided before the stop: not again that day
+    assert strategy._decided_day == last.ts // 86_400_000
+    assert _run(again, bars[STOP_AT:]) == want
+    again.store.close()
+
+    cold = paper_account(tmp_path / "cold", **ENV)  # the bug it is named after: no warm-up
+    got = _run(cold, bars[STOP_AT:])
+    cold.store.close()
+    assert got[0][0] is None and math.isnan(got[0][3]) and got != want
+
+
+def test_the_synthetic_and_replay_feeds_give_the_bars_they_gave_before_a_point(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from solbot.runtime.feeds import ReplayFeed
+
+    feed = SyntheticFeed(3, "1h", 1e9)
+    block0 = feed.block(0, feed.start_price, feed.start_ms)
+    block1 = feed.block(1, float(block0.close[-1]), int(block0.ts[-1]) + feed.step)
+    stream = list(block0.bars()) + list(block1.bars())
+    last = stream[5_100].ts  # in the second block: the window spans both
+    assert asyncio.run(feed.before(last, 400)) == stream[4_701:5_101]
+    assert asyncio.run(feed.before(stream[10].ts, 400)) == stream[:11]  # fewer there are
+
+    path = tmp_path / "SOL_USDT-1h.json"
+    path.write_text(json.dumps([list(b) for b in stream[:600]]))  # freqtrade's format
+    replay = ReplayFeed(path, 1e9)
+    assert asyncio.run(replay.before(stream[300].ts, 50)) == stream[251:301]
