@@ -296,8 +296,21 @@ class Engine(BracketExits):
                 isinstance(event, OrderRejected)
                 and order.oco_group is not None
                 and order.type.is_stop
-                and any(s in event.reason.lower() for s in _AT_ONCE)
+                and order.reduce_only
+                and "stopping" not in event.reason.lower()
             ):
+                # a bracket's stop the venue refused — the price already past it (Binance:
+                # "Order would trigger immediately", an OCO's "relationship of the prices"),
+                # or for any other final reason (a filter such as TRAILING_DELTA or
+                # MAX_NUM_ALGO_ORDERS, the balance): the position it was to protect has no
+                # stop at the exchange, so it leaves at market (as freqtrade's emergency exit
+                # when its stop on the exchange cannot be placed). Not when the bot is
+                # stopping: the kill switch cancels everything and sends nothing more.
+                if not any(s in event.reason.lower() for s in _AT_ONCE):
+                    log.warning(
+                        "%s: the exchange refused the stop (%s): leaving at market",
+                        order.order_id, event.reason,
+                    )  # fmt: skip
                 self._unprotected.append(order)
         if isinstance(event, OrderFilled):
             self._run_strategy(lambda: self.strategy.on_fill(event.fill))

@@ -9,8 +9,10 @@
   stop is a stop-limit ``stop_limit_offset`` beyond its trigger where the venue has no
   stop-market (Binance spot), else a stop-market; the take-profit is a maker-only limit.
 * A protective stop that cannot rest because the market is already past it (Binance: "Order
-  would trigger immediately") becomes a market exit; so does a stop-limit the market has
-  gapped through without filling it (it rests below the market as a plain limit).
+  would trigger immediately") becomes a market exit; so does one the exchange refuses for
+  any other final reason (a filter, the balance: nothing would protect the position), and a
+  stop-limit the market has gapped through without filling it (it rests below the market as
+  a plain limit).
 * Orders that follow a cancel wait for the cancel's confirmation ("cancel the resting exits,
   then sell"): on a remote venue the base an exit holds is only free again once the exchange
   has cancelled it. A simulated venue confirms at once, so backtests see no delay.

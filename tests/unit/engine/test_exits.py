@@ -12,6 +12,7 @@ from solbot.domain.messages import (
     CancelAll,
     Fill,
     OrderFilled,
+    OrderRejected,
     SubmitBracket,
     SubmitOrder,
 )
@@ -375,3 +376,51 @@ def test_in_a_halt_a_stop_the_price_gapped_past_still_exits_at_market():
     assert sim.books.snapshot() == engine.portfolio.ledger.snapshot()
     engine.execute([SubmitOrder(BUY, OrderType.MARKET, D("1"))])  # still no new exposure
     assert engine.portfolio.position.qty == 0
+
+
+class RefusingLists(SlowCancels):
+    """A venue that refuses every order list as an exchange's filter would (the sim behind
+    it takes the rest)."""
+
+    def __init__(self, sim: SimulatedExchange, reason: str) -> None:
+        super().__init__(sim)
+        self.reason = reason
+        self.sink: object = None
+
+    def bind(self, sink):  # type: ignore[no-untyped-def]
+        self.sink = sink
+        self.sim.bind(sink)
+
+    def submit_list(self, orders: list[Order]) -> None:
+        for o in orders:
+            self.sink(OrderRejected(o.order_id, 0, self.reason))  # type: ignore[operator]
+
+    def cancel(self, order_id: OrderId) -> None:
+        self.sim.cancel(order_id)
+
+
+def _refused(reason: str) -> tuple[Engine, list[Order]]:
+    books = {"USDT": D("10000"), "SOL": D("0")}
+    sim = SimulatedExchange(sol_usdt(), dict(books))
+    venue = RefusingLists(sim, reason)
+    engine, _, _ = engine_with({0: [bracket()]}, balances=books, venue=venue)
+    venue.bind(engine._queue.append)
+    for i in range(3):
+        engine.on_bar(bar(i, 10, 10.1, 9.9, 10))
+    return engine, venue.submitted
+
+
+def test_a_stop_the_exchange_refuses_for_any_final_reason_leaves_the_position_at_market():
+    # the price is nowhere near the stop: a filter refused the OCO (a trailing delta out of
+    # the TRAILING_DELTA filter's range, MAX_NUM_ALGO_ORDERS) — no stop rests, so it exits
+    engine, sent = _refused("rejected: binance Filter failure: TRAILING_DELTA")
+    assert all(o.status is OrderStatus.REJECTED for o in legs(engine))
+    exits = [o for o in sent if o.side is SELL and o.type is OrderType.MARKET]
+    assert [o.tag for o in exits] == ["stop at market"]
+    assert engine.portfolio.position.is_flat
+
+
+def test_a_stop_not_sent_because_the_bot_is_stopping_does_not_sell():
+    engine, sent = _refused("not sent: the bot is stopping (kill switch or cancel on stop)")
+    assert not [o for o in sent if o.side is SELL]
+    assert engine.portfolio.position.qty == D("10")
