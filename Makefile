@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the bot: paper trading on the built-in synthetic market, API on 127.0.0.1:3001
 	$(BIN)/solbot run --home .
 
-demo: $(STAMP)  ## backtest the default strategy on the synthetic market and write a report
+demo: $(STAMP)  ## backtest the Donchian breakout on the synthetic market and write a report
 	$(BIN)/solbot demo --out runs/demo
 
 test: $(STAMP)  ## lint, types and the whole test suite

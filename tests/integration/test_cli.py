@@ -89,14 +89,16 @@ def test_backtest_accepts_binance_csv_and_our_parquet(tmp_path):
         t = t0 + i * 3_600_000_000
         lines.append(f"{t},{price},{price * 1.004},{price * 0.996},{price},10,{t + 1},1,1,1,1,0")
     csv.write_text("\n".join(lines))
-    r = solbot("backtest", "--data", str(csv), "--out", str(tmp_path / "a"), "--no-report")
+    # 300 bars: fewer than the default tsmom's 62-day warm-up; the regime switcher trades them
+    pick = ("--strategy", "solbot")
+    r = solbot("backtest", "--data", str(csv), "--out", str(tmp_path / "a"), "--no-report", *pick)
     assert r.returncode == 0, r.stderr
     imp = solbot("data", "import", str(csv), cwd=tmp_path)
     assert imp.returncode == 0, imp.stderr
     pq = tmp_path / "data" / "ohlcv" / "SOL_USDT-1h.parquet"
     lst = solbot("data", "list", cwd=tmp_path)
     assert "SOL/USDT" in lst.stdout and "300" in lst.stdout
-    r2 = solbot("backtest", "--data", str(pq), "--out", str(tmp_path / "b"), "--no-report")
+    r2 = solbot("backtest", "--data", str(pq), "--out", str(tmp_path / "b"), "--no-report", *pick)
     assert r2.returncode == 0, r2.stderr
     a = json.loads((tmp_path / "a" / "result.json").read_text())
     b = json.loads((tmp_path / "b" / "result.json").read_text())

@@ -113,7 +113,10 @@ def test_pnl_zero_passes_on_a_fresh_bot_and_auto_stops_one_that_traded(tmp_path:
         home.mkdir()
         # 1-minute bars: a synthetic day is 24 s here, so the day cannot roll over (dailyPnL
         # back to 0) between the wait below and the smoke test's read (1h bars: every 0.4 s)
-        bot = Bot(home, env={"SOLBOT_STRATEGY": "ladder", "SOLBOT_TIMEFRAME": "1m"}, speed=60)
+        # its offer requoted near the market after 20 bars: a round trip within the wait
+        # whichever way the synthetic market drifts after its 200 bars of history
+        ladder = {"SOLBOT_STRATEGY": "ladder", "SOLBOT_STRATEGY_PARAMS": '{"offer_patience": 20}'}
+        bot = Bot(home, env={**ladder, "SOLBOT_TIMEFRAME": "1m"}, speed=60)
         try:
             bot.wait_ready()
             bot.wait_until(

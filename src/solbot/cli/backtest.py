@@ -27,6 +27,7 @@ from solbot.cli.common import (
 )
 from solbot.data.bars import DataError, timeframe_ms
 from solbot.data.validate import GapPolicy, validate
+from solbot.defaults import DEFAULT_STRATEGY
 
 app = typer.Typer()
 data_app = typer.Typer(no_args_is_help=True, help="Market data: import, download, list.")
@@ -41,7 +42,7 @@ def backtest(
     out_dir: Annotated[Path, typer.Option("--out", help="directory for result.json/report.html")],
     strategy: Annotated[
         str, typer.Option(help="built-in name, path/to/file.py[:Class] or an entry point")
-    ] = "solbot",
+    ] = DEFAULT_STRATEGY,
     start: Annotated[str | None, typer.Option("--from", help="first bar time (ISO, UTC)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="end time, exclusive (ISO, UTC)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter KEY=VALUE")] = None,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from solbot.cli.common import Gaps, errors, load_checked, metrics_table, out, progress_bar
+from solbot.defaults import DEFAULT_STRATEGY
 from solbot.runtime.exitcodes import EXIT_LOOKAHEAD
 
 app = typer.Typer()
@@ -30,7 +31,7 @@ def optimize(
     data: Annotated[Path, typer.Option("--data", help="any supported data file")],
     strategy: Annotated[
         str, typer.Option(help="built-in name, path/to/file.py[:Class] or an entry point")
-    ] = "solbot",
+    ] = DEFAULT_STRATEGY,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials (per window)")] = 30,
     storage: Annotated[
         str | None, typer.Option(help="study storage URL (default: sqlite in --out)")
@@ -140,7 +141,7 @@ def optimize(
 @app.command()
 def portfolio(
     data: Annotated[list[Path], typer.Option("--data", help="one file per symbol")],
-    strategy: Annotated[str, typer.Option()] = "solbot",
+    strategy: Annotated[str, typer.Option()] = DEFAULT_STRATEGY,
     allocation: Annotated[str, typer.Option(help="equal or vol (inverse volatility)")] = "equal",
     exposure_cap: Annotated[
         float,
@@ -198,7 +199,7 @@ def portfolio(
 @app.command("check-lookahead")
 def check_lookahead_command(
     data: Annotated[Path, typer.Option("--data", help="any supported data file")],
-    strategy: Annotated[str, typer.Option()] = "solbot",
+    strategy: Annotated[str, typer.Option()] = DEFAULT_STRATEGY,
     checkpoints: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from solbot.defaults import DEFAULT_STRATEGY
 from solbot.infra.killswitch import KillFlag
 from solbot.runtime.configfiles import (
     PROFILES,
@@ -131,7 +132,7 @@ class Settings(BaseSettings):
     exposure_cap: Decimal = Field(Decimal("1"), gt=0, le=1)  # all positions / total equity
     timeframe: str = "1h"
 
-    strategy: str = "solbot"
+    strategy: str = DEFAULT_STRATEGY
     # keyword parameters of the strategy, e.g. SOLBOT_STRATEGY_PARAMS='{"offset": 0.002}'
     strategy_params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     initial_cash: Decimal = Field(Decimal("10000"), gt=0, le=Decimal("1e12"))

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 def feed_for(s: Settings, symbol: str | None = None, index: int = 0, history: int = 200) -> BarFeed:
     """The market data source the settings name, for ``symbol`` (default: the first traded
     symbol); ``index``: its place in the list, which seeds its synthetic market; ``history``:
-    closed bars an exchange feed fetches at start (the strategy's warm-up)."""
+    closed bars an exchange feed fetches at start and the synthetic market's past (the
+    strategy's warm-up)."""
     symbol = symbol or s.trading_symbols[0]
     if s.market is MarketSource.REPLAY:
         return ReplayFeed(s.replay_file_for(symbol), s.speed)
@@ -40,4 +41,6 @@ def feed_for(s: Settings, symbol: str | None = None, index: int = 0, history: in
         return rest
     base = symbol.partition("/")[0]
     start = SYNTHETIC_START.get(base, 100.0)
-    return SyntheticFeed(s.seed + 7919 * index, s.timeframe, s.speed, start_price=start)
+    return SyntheticFeed(
+        s.seed + 7919 * index, s.timeframe, s.speed, start_price=start, history=history
+    )

@@ -1,7 +1,7 @@
 """Strategies. ``REGISTRY`` maps the built-in names to strategy classes; ``resolve`` also
 finds a user's own strategy wherever ``--strategy`` / ``SOLBOT_STRATEGY`` names it:
 
-* a built-in name (``solbot``, ``trend``, …);
+* a built-in name (``tsmom``, the default ``DEFAULT_STRATEGY``; ``solbot``, ``trend``, …);
 * a Python file, ``path/to/file.py`` (its one ``Strategy`` subclass) or
   ``path/to/file.py:ClassName``;
 * an installed package's entry point in the group ``solbot.strategies``
@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
+from solbot.defaults import DEFAULT_STRATEGY
 from solbot.domain.errors import ConfigurationError
 from solbot.engine.params import check_params
 from solbot.engine.strategy import Strategy
@@ -43,6 +44,7 @@ REGISTRY: dict[str, type[Strategy]] = {
     TimeSeriesMomentum.name: TimeSeriesMomentum,
 }
 ENTRY_POINTS = "solbot.strategies"
+assert DEFAULT_STRATEGY in REGISTRY  # solbot.defaults names a built-in one
 
 _loaded: dict[tuple[Path, int, int], ModuleType] = {}  # (file, mtime ns, size) -> module
 _ran: dict[Path, str] = {}  # file -> sha256 of the source last loaded from it
