@@ -31,7 +31,7 @@ from solbot.domain.ledger import Ledger
 from solbot.domain.messages import Event, OrderAccepted, OrderDenied, OrderFilled
 from solbot.domain.orders import Order, OrderStatus
 from solbot.domain.positions import Position
-from solbot.domain.values import ZERO
+from solbot.domain.values import ZERO, OrderId, OrderType, Side
 from solbot.persistence.models import (
     AuditRow,
     BalanceRow,
@@ -60,6 +60,28 @@ class Restored:
     @property
     def empty(self) -> bool:
         return not self.balances
+
+
+def open_order(row: OrderRow, client_id: str) -> Order:
+    """The order a previous run left open, as its row recorded it (not yet in any books:
+    the session puts it back into the portfolio and its venue)."""
+    return Order(
+        order_id=OrderId(row.order_id),
+        symbol=row.symbol,
+        side=Side(row.side),
+        type=OrderType(row.type),
+        quantity=row.quantity,
+        price=row.price,
+        trigger_price=row.trigger_price,
+        trailing_bps=row.trailing_bps,
+        quote_quantity=row.quote_quantity,
+        post_only=row.post_only,
+        reduce_only=row.reduce_only,
+        tag=row.tag,
+        created_ts=row.created_ts,
+        oco_group=row.oco_group,
+        client_id=client_id,
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _: ConnectionPoolEntry) -> None:

@@ -10,7 +10,6 @@ strategies that protect with brackets; never after a kill, nor while an exit wai
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from decimal import Decimal
@@ -21,11 +20,10 @@ from solbot.domain.messages import (
     OrderCancelled,
     OrderExpired,
     OrderRejected,
-    SubmitBracket,
-    SubmitOrder,
 )
 from solbot.domain.orders import Order
-from solbot.domain.values import ZERO, OrderId, OrderType, Side
+from solbot.domain.values import ZERO, OrderType, Side
+from solbot.runtime.sleeve import bracket_plan
 from solbot.venues.live import NOT_RESENT
 
 if TYPE_CHECKING:
@@ -36,23 +34,6 @@ log = logging.getLogger(__name__)
 
 
 Prices = tuple[Decimal, Decimal, str, int | None]  # stop, take-profit, tag, trailing bps
-
-
-def bracket_plan(kv: dict[str, str]) -> tuple[OrderId, SubmitBracket] | None:
-    """The newest bracket a sleeve sent (its entry's id and the bracket), from its kv."""
-    text = kv.get("bracket")
-    if not text:
-        return None
-    p = json.loads(text)
-    entry = SubmitOrder(Side.BUY, OrderType.MARKET, ZERO)  # the entry itself is on record
-    trail = p.get("trail_bps")
-    return OrderId(p["entry"]), SubmitBracket(
-        entry,
-        Decimal(p["take_profit"]),
-        Decimal(p["stop_loss"]),
-        p.get("tag", ""),
-        int(trail) if trail is not None else None,
-    )
 
 
 def protection_legs(sleeve: Sleeve) -> list[Order]:

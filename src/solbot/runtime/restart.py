@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from solbot.domain.errors import ReconciliationError
 from solbot.domain.messages import CancelOrder, OrderAccepted, OrderRejected, OrderSubmitted
-from solbot.domain.orders import Order, OrderStatus
-from solbot.domain.values import ZERO, OrderId, OrderType, Side
-from solbot.persistence.store import Restored
-from solbot.runtime.protection import Protector, bracket_plan, protected_groups
+from solbot.domain.orders import OrderStatus
+from solbot.domain.values import ZERO, OrderId
+from solbot.persistence.store import Restored, open_order
+from solbot.runtime.protection import Protector, protected_groups
 from solbot.runtime.reconcile import Reconciler
+from solbot.runtime.sleeve import bracket_plan
 from solbot.venues.live import LiveVenue
 
 if TYPE_CHECKING:
@@ -53,23 +54,7 @@ class LiveRestart:
         pf = engine.portfolio
         ref = engine.reference_price()
         for row in restored.open_orders:
-            order = Order(
-                order_id=OrderId(row.order_id),
-                symbol=row.symbol,
-                side=Side(row.side),
-                type=OrderType(row.type),
-                quantity=row.quantity,
-                price=row.price,
-                trigger_price=row.trigger_price,
-                trailing_bps=row.trailing_bps,
-                quote_quantity=row.quote_quantity,
-                post_only=row.post_only,
-                reduce_only=row.reduce_only,
-                tag=row.tag,
-                created_ts=row.created_ts,
-                oco_group=row.oco_group,
-                client_id=row.client_order_id or f"{venue.prefix}{row.order_id}",
-            )
+            order = open_order(row, row.client_order_id or f"{venue.prefix}{row.order_id}")
             pf.add(order)
             try:
                 pf.submitted(order, OrderSubmitted(order.order_id, row.created_ts), ref or ZERO)

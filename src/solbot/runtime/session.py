@@ -9,18 +9,22 @@ which kind it is.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Coroutine
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from solbot.domain.values import ZERO
+from solbot.domain.messages import OrderSubmitted
+from solbot.domain.orders import OrderStatus
+from solbot.domain.values import ZERO, OrderId
 from solbot.engine.ports import Venue
-from solbot.persistence.store import Restored, Store
+from solbot.persistence.store import Restored, Store, open_order
 from solbot.runtime.config import Settings
-from solbot.runtime.sleeve import Sleeve
+from solbot.runtime.sleeve import Sleeve, bracket_plan
 from solbot.runtime.view import ExchangeHealth
 from solbot.venues.sim import SimConfig, SimulatedExchange
 
@@ -114,7 +118,37 @@ class PaperSession:
         )
 
     def restore_orders(self, restored: Restored, sleeve: Sleeve) -> None:
-        sleeve.cancel_stale(restored)
+        """The orders the previous run's paper venue had working go back on its book and into
+        the books, holding what they held — a bracket's stop and take-profit go on protecting
+        its position after a restart, as an exchange's OCO does. Any partly filled (or never
+        accepted) are cancelled: what they had done is in the fills."""
+        venue, pf = sleeve.venue, sleeve.engine.portfolio
+        last = restored.kv.get("last_bar")
+        close = float(json.loads(last)[4]) if last else 0.0
+        keep = [
+            r
+            for r in restored.open_orders
+            if r.status == OrderStatus.ACCEPTED.value and r.filled_qty == ZERO
+        ]
+        if not isinstance(venue, SimulatedExchange) or close <= 0:
+            keep = []
+        for row in keep:
+            order = open_order(row, venue.client_id(OrderId(row.order_id)))
+            pf.add(order)
+            pf.submitted(order, OrderSubmitted(order.order_id, row.created_ts), ZERO)
+            order.status = OrderStatus.ACCEPTED
+            order.venue_order_id = row.venue_order_id
+            assert isinstance(venue, SimulatedExchange)
+            venue.restore(order, close)
+        kept = {r.order_id for r in keep}
+        sleeve.cancel_stale(
+            replace(
+                restored, open_orders=[r for r in restored.open_orders if r.order_id not in kept]
+            )
+        )
+        plan = bracket_plan(restored.kv)
+        if plan is not None and plan[0] in kept:
+            sleeve.engine.expect_bracket(*plan)  # a resting entry: its fill arms its exits
 
     async def reconcile_start(self) -> None:
         return None  # the venue was restored from our books

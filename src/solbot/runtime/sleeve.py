@@ -58,6 +58,23 @@ DAY_MS = 86_400_000
 YIELD_EVERY = 0.02  # s: the longest the market task holds the event loop between bars
 
 
+def bracket_plan(kv: dict[str, str]) -> tuple[OrderId, SubmitBracket] | None:
+    """The newest bracket a sleeve sent (its entry's id and the bracket), from its kv."""
+    text = kv.get("bracket")
+    if not text:
+        return None
+    p = json.loads(text)
+    entry = SubmitOrder(Side.BUY, OrderType.MARKET, ZERO)  # the entry itself is on record
+    trail = p.get("trail_bps")
+    return OrderId(p["entry"]), SubmitBracket(
+        entry,
+        Decimal(p["take_profit"]),
+        Decimal(p["stop_loss"]),
+        p.get("tag", ""),
+        int(trail) if trail is not None else None,
+    )
+
+
 class Sleeve:
     def __init__(
         self,

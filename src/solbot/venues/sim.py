@@ -196,6 +196,37 @@ class SimulatedExchange:
         )
         self._emit(OrderAccepted(order.order_id, ts, f"{self._prefix}SIM-{next(self._venue_seq)}"))
 
+    def restore(self, order: Order, last_close: float) -> None:
+        """An order a previous run of this paper venue had working (a restart): back on its
+        book as it was, holding what it held, with no event — the books already have it as
+        accepted. ``last_close``: the last bar's, as ``on_bar`` would have left it. (A
+        trailing stop trails again from there: its best price since it rested is not kept.)"""
+        self._last_close_f = last_close
+        inst = self.instrument
+        copy = Order(
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            quantity=order.quantity,
+            price=order.price,
+            trigger_price=order.trigger_price,
+            quote_quantity=order.quote_quantity,
+            post_only=order.post_only,
+            oco_group=order.oco_group,
+            trailing_bps=order.trailing_bps,
+        )
+        trailing = copy.type.is_stop and copy.trailing_bps is not None
+        if trailing:
+            copy.trigger_price = self._trail_trigger(copy, last_close)
+        ref = inst.price(last_close) if last_close > 0 else (copy.price or copy.trigger_price)
+        asset, amount = order_reservation(inst, self.books, copy, ref or ZERO)
+        self.books.hold(hold_key(copy), asset, amount)
+        leaves = copy.quantity if copy.quote_quantity is None else ZERO
+        self._working[order.order_id] = _Working(
+            copy, leaves, False, best=last_close if trailing else 0.0
+        )
+
     def submit_list(self, orders: list[Order]) -> None:
         """An order list (the legs of an OCO): submitted together, one shared hold."""
         for order in orders:

@@ -14,6 +14,7 @@ from solbot.domain.messages import Bar
 from solbot.runtime.account import Account
 from solbot.runtime.feeds import SyntheticFeed
 from solbot.strategies.tsmom import TimeSeriesMomentum
+from tests.integration.botproc import db_rows
 from tests.unit.runtime.accounts import paper_account
 
 ENV = {"SOLBOT_STRATEGY": "tsmom", "SOLBOT_TIMEFRAME": "1h"}  # its default parameters
@@ -34,6 +35,21 @@ def _readings(acct: Account) -> tuple[Any, ...]:
     return (s.target_weight(), *(round(x.value, 9) for x in series))
 
 
+def _books(home: Path) -> tuple[Any, ...]:
+    """What an uninterrupted run and a restarted one must agree on (ids and times the wall
+    clock makes aside): every order and its state, every fill, the balances, the position."""
+    return (
+        db_rows(
+            home,
+            "select order_id, side, type, quantity, price, trigger_price, tag, status, "
+            "filled_qty, created_ts from orders order by order_id",
+        ),
+        db_rows(home, "select order_id, side, quantity, price, fee, ts from fills order by ts"),
+        db_rows(home, "select asset, free, locked from balances order by asset"),
+        db_rows(home, "select qty, avg_price from positions"),
+    )
+
+
 def _run(acct: Account, bars: list[Bar]) -> list[tuple[Any, ...]]:
     out = []
     for bar in bars:
@@ -47,6 +63,7 @@ def test_a_restarted_tsmom_reads_its_indicators_as_one_never_stopped(tmp_path: P
     bars = _bars(never)[: STOP_AT + AFTER]
     want = _run(never, bars)[STOP_AT:]
     never.store.close()
+    want_books = _books(tmp_path / "never")
     assert all(w[0] is not None for w in want)  # the uninterrupted run could decide throughout
 
     home = tmp_path / "restarted"
@@ -61,12 +78,21 @@ def test_a_restarted_tsmom_reads_its_indicators_as_one_never_stopped(tmp_path: P
     assert sleeve.last_bar is not None and sleeve.last_bar.ts == last.ts
     strategy = sleeve.engine.strategy
     assert isinstance(strategy, TimeSeriesMomentum)
+    resting = sleeve.engine.portfolio.open_orders()  # a tranche's stop and take-profit
+    assert len(resting) >= 2 and all(o.oco_group for o in resting)
+    assert sorted(sleeve.venue.open_order_ids()) == sorted(o.order_id for o in resting)
     warmed = asyncio.run(sleeve.rewarm(sleeve.feed(), last.ts))
     assert warmed == strategy.warmup_bars(3_600_000) == 1_488
     # the day of the last bar processed was decided before the stop: not again that day
     assert strategy._decided_day == last.ts // 86_400_000
     assert _run(again, bars[STOP_AT:]) == want
+    # and it trades as one never stopped: the tranches' exits rested on through the restart
+    # (the paper venue restores them), the decisions were the same
     again.store.close()
+    got_books = _books(home)
+    assert got_books[0] and got_books[1]
+    for got_table, want_table in zip(got_books, want_books, strict=True):
+        assert got_table == want_table
 
     cold = paper_account(tmp_path / "cold", **ENV)  # the bug it is named after: no warm-up
     got = _run(cold, bars[STOP_AT:])

@@ -52,7 +52,7 @@ def test_a_bracket_plan_on_record_keeps_its_trailing_delta() -> None:
     # what a restart re-protects with (runtime.protection.bracket_plan); older plans have none
     import json
 
-    from solbot.runtime.protection import bracket_plan
+    from solbot.runtime.sleeve import bracket_plan
 
     plan = {"entry": "sb-4", "take_profit": "12", "stop_loss": "9", "tag": "trend"}
     got = bracket_plan({"bracket": json.dumps({**plan, "trail_bps": 250})})
