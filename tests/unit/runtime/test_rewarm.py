@@ -18,7 +18,7 @@ from tests.integration.botproc import db_rows
 from tests.unit.runtime.accounts import paper_account
 
 ENV = {"SOLBOT_STRATEGY": "tsmom", "SOLBOT_TIMEFRAME": "1h"}  # its default parameters
-STOP_AT = 2_000  # 1h bars run before the restart (83 days: past its 62-day warm-up)
+STOP_AT = 1_700  # 1h bars run before the restart (71 days: past its 62-day warm-up)
 AFTER = 120  # bars run after it (5 days: decisions on days of their own)
 
 
