@@ -18,6 +18,7 @@ from solbot.persistence.store import Store
 from solbot.runtime.account import Account
 from solbot.runtime.config import Settings
 from solbot.runtime.live import LiveSession
+from solbot.runtime.protection import Protector
 from solbot.runtime.reader import Reader
 from solbot.runtime.service import BotService, Server
 from solbot.runtime.session import PaperSession, Session
@@ -35,7 +36,11 @@ def build_bot(settings: Settings) -> BotService:
         outbox=s.data_dir / "notify-outbox.jsonl",
     )
     account = Account(s, store, notifier, metrics)
-    session: Session = LiveSession(account) if s.live else PaperSession(s)
+    session: Session = (
+        LiveSession(account)
+        if s.live
+        else PaperSession(s, protect=Protector(account).protect_positions)
+    )
     bot = BotService(s, account, session, notifier, metrics)
     view = bot.view = Reader(s, account, session, bot, metrics)
     metrics.add(ViewCollector(view))

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from decimal import Decimal
@@ -87,8 +87,12 @@ class PaperSession:
 
     mode = "paper"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, protect: Callable[[], None] | None = None) -> None:
+        """``protect``: at start, after the orders are restored, protect a position no
+        resting stop covers (``Protector.protect_positions``, as the live start does): a
+        clean stop cancels the exits by default (``SOLBOT_CANCEL_ON_STOP``)."""
         self.settings = settings
+        self.protect = protect
 
     def describe(self) -> str:
         return "paper"
@@ -125,33 +129,32 @@ class PaperSession:
         venue, pf = sleeve.venue, sleeve.engine.portfolio
         last = restored.kv.get("last_bar")
         close = float(json.loads(last)[4]) if last else 0.0
-        keep = [
-            r
-            for r in restored.open_orders
-            if r.status == OrderStatus.ACCEPTED.value and r.filled_qty == ZERO
-        ]
-        if not isinstance(venue, SimulatedExchange) or close <= 0:
-            keep = []
-        for row in keep:
-            order = open_order(row, venue.client_id(OrderId(row.order_id)))
-            pf.add(order)
-            pf.submitted(order, OrderSubmitted(order.order_id, row.created_ts), ZERO)
-            order.status = OrderStatus.ACCEPTED
-            order.venue_order_id = row.venue_order_id
-            assert isinstance(venue, SimulatedExchange)
-            venue.restore(order, close)
-        kept = {r.order_id for r in keep}
-        sleeve.cancel_stale(
-            replace(
-                restored, open_orders=[r for r in restored.open_orders if r.order_id not in kept]
-            )
-        )
+        kept: set[str] = set()
+        if isinstance(venue, SimulatedExchange) and close > 0:
+            ref = sleeve.instrument.price(close)
+            for row in restored.open_orders:
+                if row.status != OrderStatus.ACCEPTED.value or row.filled_qty != ZERO:
+                    continue
+                order = open_order(row, venue.client_id(OrderId(row.order_id)))
+                asset, amount = pf.reservation_needed(order, ref)
+                if amount > pf.ledger.free(asset):  # cannot hold what it held: cancelled
+                    log.warning("paper restart: %s cannot hold %s %s", row.order_id, amount, asset)
+                    continue
+                pf.add(order)
+                pf.submitted(order, OrderSubmitted(order.order_id, row.created_ts), ref)
+                order.status = OrderStatus.ACCEPTED
+                order.venue_order_id = row.venue_order_id
+                venue.restore(order, close)
+                kept.add(row.order_id)
+        rest = [r for r in restored.open_orders if r.order_id not in kept]
+        sleeve.cancel_stale(replace(restored, open_orders=rest))
         plan = bracket_plan(restored.kv)
         if plan is not None and plan[0] in kept:
             sleeve.engine.expect_bracket(*plan)  # a resting entry: its fill arms its exits
 
     async def reconcile_start(self) -> None:
-        return None  # the venue was restored from our books
+        if self.protect is not None:  # the venue was restored from our books
+            self.protect()
 
     def tasks(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         return []

@@ -97,6 +97,23 @@ class SimConfig:
 BNB_DISCOUNT = Decimal("0.75")  # faqs/commission_faq.md: fees paid in BNB get 25 % off
 
 
+def _own_copy(order: Order) -> Order:
+    """The venue's own copy of an order: what was sent, not the caller's object."""
+    return Order(
+        order_id=order.order_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        quantity=order.quantity,
+        price=order.price,
+        trigger_price=order.trigger_price,
+        quote_quantity=order.quote_quantity,
+        post_only=order.post_only,
+        oco_group=order.oco_group,
+        trailing_bps=order.trailing_bps,
+    )
+
+
 @dataclass(slots=True)
 class _Working:
     order: Order  # the venue's own copy of what was sent
@@ -146,19 +163,7 @@ class SimulatedExchange:
         ts = self._ts
         inst = self.instrument
         last_close = inst.price(self._last_close_f) if self._last_close_f > 0 else ZERO
-        copy = Order(
-            order_id=order.order_id,
-            symbol=order.symbol,
-            side=order.side,
-            type=order.type,
-            quantity=order.quantity,
-            price=order.price,
-            trigger_price=order.trigger_price,
-            quote_quantity=order.quote_quantity,
-            post_only=order.post_only,
-            oco_group=order.oco_group,
-            trailing_bps=order.trailing_bps,
-        )
+        copy = _own_copy(order)
         marketable = False
         trailing = copy.type.is_stop and copy.trailing_bps is not None
         if trailing and last_close <= ZERO:
@@ -203,19 +208,7 @@ class SimulatedExchange:
         trailing stop trails again from there: its best price since it rested is not kept.)"""
         self._last_close_f = last_close
         inst = self.instrument
-        copy = Order(
-            order_id=order.order_id,
-            symbol=order.symbol,
-            side=order.side,
-            type=order.type,
-            quantity=order.quantity,
-            price=order.price,
-            trigger_price=order.trigger_price,
-            quote_quantity=order.quote_quantity,
-            post_only=order.post_only,
-            oco_group=order.oco_group,
-            trailing_bps=order.trailing_bps,
-        )
+        copy = _own_copy(order)
         trailing = copy.type.is_stop and copy.trailing_bps is not None
         if trailing:
             copy.trigger_price = self._trail_trigger(copy, last_close)

@@ -119,3 +119,33 @@ def test_the_synthetic_and_replay_feeds_give_the_bars_they_gave_before_a_point(
     path.write_text(json.dumps([list(b) for b in stream[:600]]))  # freqtrade's format
     replay = ReplayFeed(path, 1e9)
     assert asyncio.run(replay.before(stream[300].ts, 50)) == stream[251:301]
+
+
+def test_a_paper_start_after_a_clean_stop_that_cancelled_the_exits_protects_the_position(
+    tmp_path: Path,
+) -> None:
+    """``SOLBOT_CANCEL_ON_STOP`` (the default) cancels a tranche's stop and take-profit at a
+    clean stop; the paper start puts a stop back under the position, as the live start does
+    (``Protector``), at the newest bracket's prices — not a position left with none."""
+    from solbot.runtime.protection import Protector, protection_legs
+    from solbot.runtime.session import PaperSession
+    from tests.unit.runtime.accounts import account_of
+
+    first = paper_account(tmp_path, **ENV)
+    _run(first, _bars(first)[:STOP_AT])
+    held = first.primary.engine.portfolio.position.qty
+    assert held > 0 and protection_legs(first.primary)
+    first.cancel_all()  # the clean stop's cancel
+    assert not first.primary.engine.portfolio.open_orders()
+    first.store.close()
+
+    from solbot.runtime.config import load_settings
+
+    again = account_of(load_settings(tmp_path, environ=ENV))
+    session = PaperSession(again.settings, protect=Protector(again).protect_positions)
+    again.build(session)
+    asyncio.run(session.reconcile_start())
+    legs = protection_legs(again.primary)
+    again.store.close()
+    assert legs and sum(o.quantity for o in legs) == held
+    assert db_rows(tmp_path, "select count(*) from audit_log where kind = 're-protected'")[0][0]
