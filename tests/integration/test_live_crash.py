@@ -51,8 +51,9 @@ BOT_ENV = {
 RUNS = int(os.environ.get("LIVE_CRASH_TEST_RUNS", "3"))  # 50+: see docs/benchmarks.md
 # the second order request dies just before it is sent; the third just after its answer
 FORCED = tuple(os.environ.get("LIVE_CRASH_FORCED", "order-sending=2,order-answered=3").split(","))
-# the default strategy with Binance's documented behaviour (lookup lag, BNB fees, our clock
-# ahead of the exchange's): brackets as OCOs at the exchange, re-protected after each restart
+# the regime switcher (the default until tsmom; it trades brackets every few bars, tsmom a
+# tranche a day) with Binance's documented behaviour (lookup lag, BNB fees, our clock ahead of
+# the exchange's): brackets as OCOs at the exchange, re-protected after each restart
 DEFAULT_ENV = {
     "SOLBOT_RECONCILE_SECONDS": "2",
     "SOLBOT_STRATEGY": "solbot",
