@@ -48,7 +48,7 @@ BOT_ENV = {
     "SOLBOT_STRATEGY_PARAMS": BUSY_LADDER,
     "SOLBOT_EXCHANGE_POLL_SECONDS": "0.1",  # every 1m bar (4 a second) is seen as the latest
 }
-RUNS = int(os.environ.get("LIVE_CRASH_TEST_RUNS", "3"))  # 50+: see docs/benchmarks.md
+RUNS = int(os.environ.get("LIVE_CRASH_TEST_RUNS", "2"))  # 50+: see docs/benchmarks.md
 # the second order request dies just before it is sent; the third just after its answer
 FORCED = tuple(os.environ.get("LIVE_CRASH_FORCED", "order-sending=2,order-answered=3").split(","))
 # the regime switcher (the default until tsmom; it trades brackets every few bars, tsmom a
