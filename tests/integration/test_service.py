@@ -361,6 +361,11 @@ def test_half_open_connections_beyond_the_cap_are_closed_oldest_first_and_status
     held: list[socket.socket] = []
     try:
         bot.wait_ready()
+        # the default strategy warms on 1,488 bars of the synthetic market's past first (a
+        # few seconds of work on a busy machine): the flood meets the bot as it trades
+        bot.wait_until(
+            lambda: bot.get("/api/status").json()["bars_processed"] > 1_500, 30, "warm-up"
+        )
         for _ in range(600):
             c = socket.create_connection(("127.0.0.1", bot.port), timeout=5)
             c.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n")  # headers never finished
